@@ -1,0 +1,1 @@
+"""Build-time helpers shared by setup.py, the Makefile and the staleness check."""

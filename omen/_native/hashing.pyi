@@ -1,0 +1,19 @@
+"""Stubs of the compiled omen._native.hashing (same API as omen._native.hashing_py)."""
+
+from collections.abc import Iterable
+from typing import Any, Final, final
+
+MAGIC: Final[bytes]
+
+@final
+class WriteBuffer:
+    """Growable byte buffer used by the encoder; it has no Python-level methods."""
+
+def canonical_encoding(event: Any) -> bytes:
+    """The exact bytes hashed into input_event_hash."""
+
+def event_hash(event: Any) -> str:
+    """input_event_hash of one event: 64 lowercase hex chars."""
+
+def event_hashes(events: Iterable[Any]) -> list[str]:
+    """input_event_hash of many events, in order (one buffer reused across events)."""

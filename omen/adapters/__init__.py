@@ -1,0 +1,1 @@
+"""Concrete adapters behind the application's ports: sources, publishers, ledger, repositories."""

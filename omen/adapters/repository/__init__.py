@@ -1,0 +1,1 @@
+"""Signal indexes: in-memory now; sqlite and postgres later."""

@@ -1,0 +1,1 @@
+"""Use cases and the ports they need; wires domain logic to adapters without knowing them."""

@@ -1,0 +1,156 @@
+"""Settings: embedded defaults, then a TOML file, then OMEN_* environment variables, then flags.
+
+Every setting is validated with pydantic at start-up; a bad one stops the server with a message
+naming the setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from omen.errors import ConfigError
+
+ENV_PREFIX = "OMEN_"
+# OMEN_* variables that are not settings: the config path and the native-code switches.
+NON_SETTING_ENV = frozenset({"OMEN_CONFIG", "OMEN_NO_EXTENSIONS", "OMEN_REQUIRE_NATIVE"})
+MIB = 1024 * 1024
+
+
+class Settings(BaseModel):
+    """Every setting of `omen serve`, with its embedded default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", min_length=1, description="address to listen on")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    data_dir: Path = Field(Path("data"), description="directory for the ledger and state")
+    api_keys: tuple[SecretStr, ...] = Field(
+        (), description="accepted x-api-key values; OMEN_API_KEYS is comma-separated"
+    )
+    grace_period_s: float = Field(
+        10.0, ge=0, le=600, description="seconds in-flight calls get to finish on shutdown"
+    )
+    max_event_bytes: int = Field(
+        MIB, ge=1024, le=64 * MIB, description="largest serialised event accepted"
+    )
+    max_message_bytes: int = Field(
+        16 * MIB, ge=64 * 1024, le=256 * MIB, description="largest gRPC message received"
+    )
+    max_concurrent_rpcs: int | None = Field(
+        None, ge=1, description="calls served at once; more are refused with RESOURCE_EXHAUSTED"
+    )
+    metrics_host: str = Field("127.0.0.1", min_length=1)
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Prometheus /metrics port; 0 disables the endpoint"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    ruleset_file: Path | None = Field(
+        None, description="TOML file overriding parameters of the packaged default ruleset"
+    )
+    process_delay_ms: int = Field(
+        0,
+        ge=0,
+        le=60_000,
+        description="fault injection: delay every Process call (testing shutdown and timeouts)",
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_are_usable(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for key in keys:
+            raw = key.get_secret_value()
+            if len(raw) < 8 or any(c.isspace() for c in raw) or not raw.isprintable():
+                raise ValueError(
+                    "each API key must be at least 8 printable characters without whitespace"
+                )
+        return keys
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+_FIELDS = tuple(Settings.model_fields)
+_LIST_FIELDS = frozenset({"api_keys"})
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in _FIELDS:
+        var = ENV_PREFIX + name.upper()
+        if var in env:
+            raw = env[var]
+            values[name] = (
+                tuple(p.strip() for p in raw.split(",") if p.strip())
+                if name in _LIST_FIELDS
+                else raw
+            )
+            sources[name] = f"environment variable {var}"
+    known = {ENV_PREFIX + n.upper() for n in _FIELDS} | NON_SETTING_ENV
+    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+    return values, sources, unknown
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"config file {path}: not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config file {path}: not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"config file {path}: cannot be read: {exc.strerror}"]) from None
+    return data
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[Settings, list[str]]:
+    """Build validated settings; returns them and warnings (e.g. unknown OMEN_* variables).
+
+    Precedence, lowest first: embedded defaults, the config file (`config_file`, else
+    OMEN_CONFIG), OMEN_* environment variables, `overrides` (command-line flags).
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if config_file is None and env.get("OMEN_CONFIG"):
+        config_file = Path(env["OMEN_CONFIG"])
+    if config_file is not None:
+        for key, value in _from_file(config_file).items():
+            values[key] = value
+            sources[key] = f"config file {config_file}"
+    env_values, env_sources, unknown = _from_env(env)
+    values.update(env_values)
+    sources.update(env_sources)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+            sources[key] = f"command-line flag --{key.replace('_', '-')}"
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"][:1]) or "?"
+            where = sources.get(name, "default")
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown setting '{name}' (from {where})")
+                continue
+            shown = "" if name == "api_keys" else f" (got {err.get('input')!r})"
+            problems.append(f"setting '{name}' (from {where}): {err['msg']}{shown}")
+        raise ConfigError(problems) from None
+    warnings = [f"ignoring unknown environment variable {var}" for var in unknown]
+    return settings, warnings

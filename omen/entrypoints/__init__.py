@@ -1,0 +1,1 @@
+"""Ways into OMEN: the gRPC server and the `omen` command line."""

@@ -1,0 +1,131 @@
+"""Run the grpc.aio server: OMEN's services, health, reflection, metrics, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from omen import native
+from omen._proto import service_pb2, service_pb2_grpc
+from omen.bootstrap import App
+from omen.entrypoints.grpc.interceptors import AccessInterceptor, ApiKeys
+from omen.entrypoints.grpc.servicers import LedgerServicer, ReconcileServicer, SignalServicer
+from omen.errors import StartupError
+
+log = logging.getLogger("omen.server")
+
+OMEN_SERVICES = tuple(
+    service_pb2.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("SignalService", "ReconcileService", "LedgerService")
+)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+
+
+async def start(app: App) -> RunningServer:
+    settings = app.settings
+    keys = ApiKeys(k.get_secret_value() for k in settings.api_keys)
+    server = grpc.aio.server(
+        interceptors=[AccessInterceptor(keys, app.metrics)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # A second server on the same port must fail loudly, not share the port silently.
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    # The generated *_grpc helpers carry no annotations.
+    service_pb2_grpc.add_SignalServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        SignalServicer(
+            app.pipeline,
+            app.repository,
+            app.metrics,
+            settings.max_event_bytes,
+            process_delay_s=settings.process_delay_ms / 1000,
+        ),
+        server,
+    )
+    service_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(), server)  # type: ignore[no-untyped-call]
+    service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(), server)  # type: ignore[no-untyped-call]
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*OMEN_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise StartupError(f"cannot listen on {address}: {exc} (is the port in use?)") from None
+    if port == 0:
+        raise StartupError(f"cannot listen on {address} (is the port in use?)")
+    await server.start()
+    for name in ("", *OMEN_SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, health_servicer, port)
+
+
+async def shutdown(running: RunningServer, app: App) -> None:
+    """Refuse new calls, report NOT_SERVING, let in-flight calls finish within the grace period."""
+    app.metrics.shutting_down.set(1)
+    await running.health.enter_graceful_shutdown()
+    await running.server.stop(app.settings.grace_period_s)
+
+
+async def serve(app: App) -> int:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully. Returns the exit code."""
+    settings = app.settings
+    metrics_server = None
+    if settings.metrics_port:
+        try:
+            metrics_server, _ = start_http_server(
+                settings.metrics_port, settings.metrics_host, registry=app.metrics.registry
+            )
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+                f"{exc.strerror} (set metrics_port = 0 to disable)"
+            ) from None
+    try:
+        running = await start(app)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        metrics_at = (
+            f"{settings.metrics_host}:{settings.metrics_port}/metrics"
+            if metrics_server
+            else "disabled"
+        )
+        log.info(
+            "listening on %s:%d (ruleset %s, native code: %s, metrics: %s)",
+            settings.host,
+            running.port,
+            app.ruleset.version,
+            native.NATIVE_STATUS,
+            metrics_at,
+        )
+        await stop.wait()
+        log.info(
+            "shutdown requested: draining in-flight calls (grace %.1fs)", settings.grace_period_s
+        )
+        await shutdown(running, app)
+        log.info("stopped")
+        return 0
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()

@@ -1,0 +1,1 @@
+"""Packaged rulesets (TOML data files read by omen.adapters.ruleset_file)."""
