@@ -55,6 +55,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check omen tests benchmarks build_tools setup.py
+	$(BIN)/ruff format --check omen tests benchmarks build_tools setup.py
 	$(BIN)/mypy omen
 
 clean:

@@ -94,9 +94,7 @@ def test_every_rpc_message_field_and_enum_value_of_the_contract_is_commented(tmp
             for loc in file.source_code_info.location
         }
 
-        def check(
-            path: tuple[int, ...], name: str, comments=comments, file_name=file.name
-        ) -> None:
+        def check(path: tuple[int, ...], name: str, comments=comments, file_name=file.name) -> None:
             if not comments.get(path):
                 uncommented.append(f"{file_name}: {name}")
 
