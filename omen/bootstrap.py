@@ -10,6 +10,7 @@ from omen.adapters.repository.memory import InMemorySignalRepository
 from omen.adapters.ruleset_file import load_ruleset
 from omen.application.pipeline import Pipeline
 from omen.config import Settings
+from omen.domain.anomaly import RollingRobustStatistics
 from omen.domain.ruleset import Ruleset
 from omen.errors import StartupError
 from omen.observability import Metrics
@@ -39,5 +40,6 @@ def build_app(settings: Settings) -> App:
     prepare_data_dir(settings)
     ruleset = load_ruleset(settings.ruleset_file)
     repository = InMemorySignalRepository()
-    pipeline = Pipeline(ruleset, native.event_hash, repository)
+    statistics = RollingRobustStatistics.from_params(ruleset.anomaly)
+    pipeline = Pipeline(ruleset, native.event_hash, repository, statistics)
     return App(settings, ruleset, repository, pipeline, Metrics())

@@ -64,6 +64,23 @@ def raw_event(**overrides: Any) -> RawEvent:
     return RawEvent(**fields)
 
 
+def make_pipeline(ruleset: Any = None, repository: Any = None) -> Any:
+    """A pipeline over the packaged ruleset (or `ruleset`) with in-memory adapters."""
+    from omen._native import hashing_py
+    from omen.adapters.repository.memory import InMemorySignalRepository
+    from omen.adapters.ruleset_file import load_ruleset
+    from omen.application.pipeline import Pipeline
+    from omen.domain.anomaly import RollingRobustStatistics
+
+    ruleset = ruleset if ruleset is not None else load_ruleset()
+    return Pipeline(
+        ruleset,
+        hashing_py.event_hash,
+        repository if repository is not None else InMemorySignalRepository(),
+        RollingRobustStatistics.from_params(ruleset.anomaly),
+    )
+
+
 def event_message(**overrides: Any) -> signal_pb2.RawSignalEvent:
     fields: dict[str, Any] = dict(
         event_id="pm-1",

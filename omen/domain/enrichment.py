@@ -1,29 +1,18 @@
-"""Turn a validated event into an OmenSignal: identity, confidence, context, evidence, routing.
-
-This is the provisional enrichment of the walking skeleton: confidence combines the rule scores
-with the source's reliability; category and type are OTHER / UNCLASSIFIED until the
-classification rules land.
-"""
+"""Turn an analysed, accepted event into an OmenSignal: identity, evidence, confidence, context."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
+from omen.domain.analysis import EventContext
+from omen.domain.classification import Classification
+from omen.domain.confidence import ConfidenceParams, assess
 from omen.domain.events import RawEvent
-from omen.domain.ruleset import ConfidenceParams, Ruleset
 from omen.domain.signals import (
-    ConfidenceFactor,
-    ConfidenceInterval,
-    ConfidenceLevel,
     Evidence,
     GeographicContext,
-    ImpactDirection,
     ImpactHints,
     OmenSignal,
-    SignalCategory,
-    SignalStatus,
-    SignalType,
     TemporalContext,
     TimeHorizon,
     ValidationResult,
@@ -38,47 +27,8 @@ def signal_id_for(input_event_hash: str, ruleset_version: str) -> str:
     return "sig-" + digest[:32]
 
 
-def confidence_of(
-    event: RawEvent, results: Sequence[ValidationResult], params: ConfidenceParams
-) -> tuple[float, tuple[ConfidenceFactor, ...], ConfidenceInterval]:
-    """score = rules_weight * mean(rule scores) + source_weight * source reliability."""
-    rules_score = sum(r.score for r in results) / len(results) if results else 0.0
-    reliability = dict(params.source_reliability).get(
-        event.source.lower(), params.default_source_reliability
-    )
-    factors = (
-        ConfidenceFactor("rules", rules_score, params.rules_weight),
-        ConfidenceFactor("source_reliability", reliability, params.source_weight),
-    )
-    total_weight = sum(f.weight for f in factors)
-    score = sum(f.value * f.weight for f in factors) / total_weight if total_weight else 0.0
-    score = min(1.0, max(0.0, score))
-    # The band narrows as the evidence strengthens: +-0.05 at score 1, +-0.20 at score 0.
-    half = 0.05 + 0.15 * (1.0 - score)
-    interval = ConfidenceInterval(max(0.0, score - half), min(1.0, score + half))
-    return score, factors, interval
-
-
-def level_of(score: float, params: ConfidenceParams) -> ConfidenceLevel:
-    if score >= params.level_high:
-        return ConfidenceLevel.HIGH
-    if score >= params.level_medium:
-        return ConfidenceLevel.MEDIUM
-    return ConfidenceLevel.LOW
-
-
-def status_of(score: float, params: ConfidenceParams) -> SignalStatus | None:
-    """Status from confidence; None below the candidate threshold (no signal is emitted)."""
-    if score >= params.status_active:
-        return SignalStatus.ACTIVE
-    if score >= params.status_monitoring:
-        return SignalStatus.MONITORING
-    if score >= params.status_candidate:
-        return SignalStatus.CANDIDATE
-    return None
-
-
 def temporal_of(event: RawEvent) -> TemporalContext:
+    """Horizon buckets: <= 7 days IMMEDIATE, <= 30 SHORT_TERM, <= 180 MEDIUM_TERM, else LONG."""
     days_to_resolution = 0.0
     horizon = TimeHorizon.UNKNOWN
     if event.resolution_date_ns is not None:
@@ -97,21 +47,10 @@ def temporal_of(event: RawEvent) -> TemporalContext:
     return TemporalContext(horizon, event.resolution_date_ns, days_to_resolution, age)
 
 
-def build_signal(
-    event: RawEvent,
-    input_event_hash: str,
-    results: tuple[ValidationResult, ...],
-    ruleset: Ruleset,
-    trace_id: str = "",
-) -> tuple[OmenSignal | None, str]:
-    """The signal for a validated event, or (None, reason) when confidence is too low."""
-    params = ruleset.confidence
-    score, factors, interval = confidence_of(event, results, params)
-    status = status_of(score, params)
-    if status is None:
-        return None, f"confidence {score:.2f} < {params.status_candidate:.2f}"
-    category = SignalCategory.OTHER
-    evidence = (
+def evidence_of(ctx: EventContext, classification: Classification) -> tuple[Evidence, ...]:
+    """The facts behind a signal, in a fixed order; each is one item of the evidence factor."""
+    event = ctx.event
+    items = [
         Evidence(
             "market_probability",
             f"{event.source} market prices the event at {event.probability:.1%}",
@@ -119,43 +58,107 @@ def build_signal(
             event.market_url,
         ),
         Evidence(
-            "liquidity", f"${event.liquidity_usd:,.2f} of liquidity (USD)", event.liquidity_usd
+            "liquidity", f"${event.liquidity_usd:,.0f} of liquidity (USD)", event.liquidity_usd
         ),
+    ]
+    if event.volume_usd > 0:
+        items.append(Evidence("volume", f"${event.volume_usd:,.0f} traded (USD)", event.volume_usd))
+    if event.num_traders > 0:
+        items.append(Evidence("traders", f"{event.num_traders} traders", float(event.num_traders)))
+    if event.movement is not None:
+        m = event.movement
+        items.append(
+            Evidence(
+                "movement",
+                f"probability moved {m.delta * 100:+.1f} points over {m.window_hours:g} h",
+                m.delta,
+            )
+        )
+    if classification.keywords:
+        items.append(
+            Evidence(
+                "topic_terms",
+                "topic terms: " + ", ".join(classification.keywords),
+                float(len(classification.keywords)),
+            )
+        )
+    for hit in ctx.geo.chokepoints:
+        if hit.via == "distance":
+            text = f"a location is {hit.distance_km:,.1f} km from {hit.name}"
+        else:
+            text = f"{hit.name} is named in the market text"
+        items.append(Evidence("chokepoint", text, hit.distance_km))
+    history = ctx.history
+    if history.zscore is not None:
+        items.append(
+            Evidence(
+                "change_zscore",
+                f"robust z-score {history.zscore:+.2f} of the probability change over "
+                f"{history.points} earlier changes",
+                history.zscore,
+            )
+        )
+    return tuple(items)
+
+
+def build_signal(
+    ctx: EventContext,
+    input_event_hash: str,
+    results: tuple[ValidationResult, ...],
+    classification: Classification,
+    confidence_params: ConfidenceParams,
+    ruleset_version: str,
+    trace_id: str = "",
+) -> tuple[OmenSignal | None, str]:
+    """The signal for an accepted event, or (None, reason) when confidence is too low."""
+    event = ctx.event
+    evidence = evidence_of(ctx, classification)
+    confidence = assess(
+        results, event.liquidity_usd, len(evidence), event.source, confidence_params
     )
-    signal = OmenSignal(
-        signal_id=signal_id_for(input_event_hash, ruleset.version),
-        input_event_hash=input_event_hash,
-        source_event_id=event.event_id,
-        source=event.source,
-        market_id=event.market_id,
-        title=event.title,
-        description=event.description,
-        probability=event.probability,
-        probability_is_estimate=False,
-        confidence_score=score,
-        confidence_level=level_of(score, params),
-        confidence_factors=factors,
-        confidence_interval=interval,
-        category=category,
-        signal_type=SignalType.UNCLASSIFIED,
-        status=status,
-        geographic=GeographicContext(
-            regions=tuple(sorted({loc.region_code for loc in event.locations if loc.region_code})),
-            chokepoints=(),
-            coordinates=event.locations,
+    if confidence.status is None:
+        return None, (
+            f"confidence {confidence.score:.2f} < {confidence_params.status_candidate:.2f}"
+        )
+    geo = ctx.geo
+    category = classification.category
+    return (
+        OmenSignal(
+            signal_id=signal_id_for(input_event_hash, ruleset_version),
+            input_event_hash=input_event_hash,
+            source_event_id=event.event_id,
+            source=event.source,
+            market_id=event.market_id,
+            title=event.title,
+            description=event.description,
+            probability=event.probability,
+            # Every supported source reports a traded price, not a model estimate.
+            probability_is_estimate=False,
+            confidence_score=confidence.score,
+            confidence_level=confidence.level,
+            confidence_factors=confidence.factors,
+            confidence_interval=confidence.interval,
+            category=category,
+            signal_type=classification.signal_type,
+            status=confidence.status,
+            geographic=GeographicContext(
+                regions=geo.regions,
+                chokepoints=tuple(h.name for h in geo.chokepoints),
+                coordinates=geo.coordinates,
+            ),
+            temporal=temporal_of(event),
+            evidence=evidence,
+            validation_results=results,
+            impact_hints=ImpactHints(
+                domains=classification.domains,
+                direction=classification.direction,
+                keywords=classification.keywords,
+                routing_key=f"{category.name.lower()}:{event.market_id or event.event_id}",
+            ),
+            ruleset_version=ruleset_version,
+            trace_id=trace_id,
+            observed_at_ns=event.observed_at_ns,
+            generated_at_ns=event.observed_at_ns,
         ),
-        temporal=temporal_of(event),
-        evidence=evidence,
-        validation_results=results,
-        impact_hints=ImpactHints(
-            domains=(),
-            direction=ImpactDirection.NEUTRAL,
-            keywords=(),
-            routing_key=f"{category.name.lower()}:{event.market_id or event.event_id}",
-        ),
-        ruleset_version=ruleset.version,
-        trace_id=trace_id,
-        observed_at_ns=event.observed_at_ns,
-        generated_at_ns=event.observed_at_ns,
+        "",
     )
-    return signal, ""

@@ -1,38 +1,55 @@
-"""Ruleset parameters: every threshold the rules and the confidence formula use, with a version."""
+"""The ruleset: every parameter of every rule and of the confidence formula, under one version."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from omen.domain.anomaly import AnomalyParams
+from omen.domain.confidence import ConfidenceParams
+from omen.domain.freshness import FreshnessParams
+from omen.domain.geography import GeographyParams
+from omen.domain.liquidity import LiquidityParams
+from omen.domain.semantic import SemanticParams
 
-@dataclass(frozen=True, slots=True)
-class LiquidityParams:
-    """Pass at >= min_usd; score = min(1, liquidity / full_score_usd)."""
-
-    min_usd: float = 1_000.0
-    full_score_usd: float = 10_000.0
-
-
-@dataclass(frozen=True, slots=True)
-class ConfidenceParams:
-    """Weights of the provisional confidence formula and the level / status thresholds."""
-
-    rules_weight: float = 0.7
-    source_weight: float = 0.3
-    # Reliability of each source in [0, 1]; sources not listed get default_source_reliability.
-    source_reliability: tuple[tuple[str, float], ...] = (("polymarket", 0.8),)
-    default_source_reliability: float = 0.5
-    level_high: float = 0.75
-    level_medium: float = 0.50
-    status_active: float = 0.70
-    status_monitoring: float = 0.50
-    status_candidate: float = 0.30
+SECTIONS = ("liquidity", "semantic", "geographic", "anomaly", "freshness", "confidence")
 
 
 @dataclass(frozen=True, slots=True)
 class Ruleset:
-    """A named, versioned set of parameters; the version is stamped into every signal."""
+    """A named, versioned set of parameters; the version is stamped into every signal and
+    feeds signal_id, so one (event, version) pair always means one signal."""
 
     version: str
-    liquidity: LiquidityParams = field(default_factory=LiquidityParams)
-    confidence: ConfidenceParams = field(default_factory=ConfidenceParams)
+    liquidity: LiquidityParams
+    semantic: SemanticParams
+    geographic: GeographyParams
+    anomaly: AnomalyParams
+    freshness: FreshnessParams
+    confidence: ConfidenceParams
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Ruleset:
+        """Validate a whole ruleset; ValueError names the offending parameter's path."""
+        unknown = sorted(set(data) - {"version", *SECTIONS})
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown section")
+        version = data.get("version")
+        if not isinstance(version, str) or not 0 < len(version) <= 64:
+            raise ValueError("version: must be a string of 1 to 64 characters")
+        sections: dict[str, Mapping[str, Any]] = {}
+        for name in SECTIONS:
+            section = data.get(name, {})
+            if not isinstance(section, Mapping):
+                raise ValueError(f"{name}: must be a table")
+            sections[name] = section
+        return cls(
+            version=version,
+            liquidity=LiquidityParams.from_dict(sections["liquidity"]),
+            semantic=SemanticParams.from_dict(sections["semantic"]),
+            geographic=GeographyParams.from_dict(sections["geographic"]),
+            anomaly=AnomalyParams.from_dict(sections["anomaly"]),
+            freshness=FreshnessParams.from_dict(sections["freshness"]),
+            confidence=ConfidenceParams.from_dict(sections["confidence"]),
+        )

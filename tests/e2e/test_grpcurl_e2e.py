@@ -75,7 +75,8 @@ def test_grpcurl_processes_a_json_event_with_an_api_key(server):
     response = json.loads(result.stdout)
     assert response["outcome"] == "OUTCOME_EMITTED"
     assert response["signal"]["source_event_id"] == "grpcurl-1"
-    assert response["signal"]["geographic"]["regions"] == ["IR"]
+    assert response["signal"]["geographic"]["regions"] == ["IR", "MIDDLE_EAST"]
+    assert response["signal"]["geographic"]["chokepoints"] == ["Strait of Hormuz"]
 
 
 def test_grpcurl_without_a_key_is_unauthenticated(server):

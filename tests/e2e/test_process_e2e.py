@@ -36,10 +36,20 @@ def test_process_emits_a_signal_for_a_liquid_market(signals, auth):
     assert signal.probability == pytest.approx(0.62)
     assert signal.status == signal_pb2.SIGNAL_STATUS_ACTIVE
     assert signal.confidence_level == signal_pb2.CONFIDENCE_LEVEL_HIGH
-    assert signal.ruleset_version == "2026.11.0"
-    assert [r.rule_name for r in response.validation_results] == ["liquidity"]
-    assert response.validation_results[0].status == signal_pb2.RULE_STATUS_PASSED
-    assert signal.geographic.regions == ["YE"]
+    assert signal.ruleset_version == "2026.11.1"
+    assert [r.rule_name for r in response.validation_results] == [
+        "liquidity",
+        "semantic",
+        "geographic",
+        "anomaly",
+        "freshness",
+    ]
+    assert {r.status for r in response.validation_results} == {signal_pb2.RULE_STATUS_PASSED}
+    assert signal.signal_type == signal_pb2.SIGNAL_TYPE_SHIPPING_ROUTE_RISK
+    assert signal.category == signal_pb2.SIGNAL_CATEGORY_INFRASTRUCTURE
+    assert signal.impact_hints.direction == signal_pb2.IMPACT_DIRECTION_NEGATIVE
+    assert list(signal.geographic.chokepoints) == ["Bab el-Mandeb", "Suez Canal"]
+    assert list(signal.geographic.regions) == ["AFRICA", "MIDDLE_EAST", "YE"]
     assert signal.generated_at == signal.observed_at
 
 
@@ -71,19 +81,25 @@ def test_a_thin_market_is_rejected_with_every_rule_result_and_the_reason(signals
     assert response.outcome == service_pb2.OUTCOME_REJECTED
     assert not response.HasField("signal")
     assert response.reason == "liquidity: liquidity $500.00 < $1,000.00"
-    (result,) = response.validation_results
+    assert len(response.validation_results) == 5  # every rule ran, the first failure decided
+    result = response.validation_results[0]
     assert (result.rule_name, result.status) == ("liquidity", signal_pb2.RULE_STATUS_FAILED)
     assert result.score == pytest.approx(0.05)
+    assert {r.status for r in response.validation_results[1:]} == {signal_pb2.RULE_STATUS_PASSED}
 
 
-def test_low_confidence_is_rejected_and_says_why(signals, auth):
-    # Passes liquidity ($1,000) but an unknown source: 0.7 * 0.1 + 0.3 * 0.5 = 0.22 < 0.30.
+def test_an_off_topic_market_is_rejected_by_the_semantic_rule(signals, auth):
     response = signals.Process(
-        process_request(event_id="low-1", source="unknown-feed", liquidity_usd=1000.0),
+        process_request(
+            event_id="nba-1",
+            title="Will the Lakers win the NBA championship?",
+            description="",
+            locations=[],
+        ),
         metadata=auth,
     )
     assert response.outcome == service_pb2.OUTCOME_REJECTED
-    assert response.reason == "confidence 0.22 < 0.30"
+    assert response.reason.startswith("semantic: off-topic: sports")
 
 
 def test_get_signal_returns_an_emitted_signal_and_not_found_otherwise(signals, auth):

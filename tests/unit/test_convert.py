@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
-from omen._native import hashing_py
 from omen._proto import service_pb2, signal_pb2
-from omen.adapters.repository.memory import InMemorySignalRepository
-from omen.application.pipeline import Pipeline
 from omen.domain.events import Location, MarketState, Movement
-from omen.domain.ruleset import Ruleset
 from omen.domain.signals import Outcome
 from omen.entrypoints.grpc.convert import event_from_proto, process_response_to_proto
-from tests.support import NS, T0_NS, event_message
+from tests.support import NS, T0_NS, event_message, make_pipeline
 
 
 def test_every_field_of_a_wire_event_reaches_the_domain():
@@ -64,7 +60,7 @@ def test_presence_enum_and_timestamp_problems_are_violations():
 
 
 def test_a_signal_survives_the_trip_to_the_wire_and_back_unchanged():
-    pipeline = Pipeline(Ruleset(version="wire"), hashing_py.event_hash, InMemorySignalRepository())
+    pipeline = make_pipeline()
     event, _ = event_from_proto(
         event_message(resolution_date=timestamp_pb2.Timestamp(seconds=1_800_000_000)), T0_NS
     )
@@ -78,13 +74,21 @@ def test_a_signal_survives_the_trip_to_the_wire_and_back_unchanged():
     assert s.trace_id == "0af7651916cd43dd8448eb211c80319c"
     assert s.observed_at.ToNanoseconds() == T0_NS
     assert s.temporal.resolution_date.seconds == 1_800_000_000
-    assert [r.rule_name for r in s.validation_results] == ["liquidity"]
-    assert s.impact_hints.routing_key == "other:m-1"
+    assert [r.rule_name for r in s.validation_results] == [
+        "liquidity",
+        "semantic",
+        "geographic",
+        "anomaly",
+        "freshness",
+    ]
+    assert s.impact_hints.routing_key == "infrastructure:m-1"
+    assert list(s.geographic.chokepoints) == ["Bab el-Mandeb", "Suez Canal"]
+    assert s.signal_type == signal_pb2.SIGNAL_TYPE_SHIPPING_ROUTE_RISK
     assert not parsed.HasField("ledger_position")  # no ledger yet: documented as unset
 
 
 def test_serialisation_is_byte_identical_for_equal_results():
-    pipeline = Pipeline(Ruleset(version="bytes"), hashing_py.event_hash, InMemorySignalRepository())
+    pipeline = make_pipeline()
     event, _ = event_from_proto(event_message(), T0_NS)
     first = process_response_to_proto(pipeline.process(event)).signal
     again = process_response_to_proto(pipeline.process(event)).signal  # the duplicate's signal

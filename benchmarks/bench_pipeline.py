@@ -1,0 +1,331 @@
+"""In-process pipeline throughput on one core over a mixed, realistic corpus, with a per-stage
+breakdown.
+
+The corpus mixes what a Polymarket feed carries: relevant logistics markets (chokepoints,
+ports, sanctions, energy, labour, weather) that are emitted, and markets every rule can reject
+(off-topic sports and entertainment, thin liquidity, no logistics geography, extreme or jumpy
+probabilities, resolved markets), plus the recorded Polymarket fixtures mapped by the source
+adapter, and ~10% re-observations that are duplicates. Each repetition uses a fresh pipeline
+(empty index and market statistics) so every repetition does the same work.
+
+Usage: python benchmarks/bench_pipeline.py [--events N] [--repeat R] [--cpu K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from omen import native  # noqa: E402
+from omen._native import hashing_py  # noqa: E402
+from omen.adapters.repository.memory import InMemorySignalRepository  # noqa: E402
+from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
+from omen.adapters.sources.polymarket import market_to_event  # noqa: E402
+from omen.application.pipeline import Pipeline, market_key  # noqa: E402
+from omen.domain.anomaly import RollingRobustStatistics  # noqa: E402
+from omen.domain.classification import classify  # noqa: E402
+from omen.domain.enrichment import build_signal  # noqa: E402
+from omen.domain.events import Location, MarketState, Movement, RawEvent  # noqa: E402
+from omen.domain.geography import locate  # noqa: E402
+from omen.domain.rules import evaluate_rules  # noqa: E402
+from omen.domain.signals import Outcome  # noqa: E402
+
+NS = 1_000_000_000
+T0 = 1_795_000_000 * NS
+DAY = 86_400 * NS
+ORIGINAL_DESIGN_EVENTS_PER_S = 540  # the design this project grew from, as measured
+
+RELEVANT = [
+    (
+        "Will shipping through the Red Sea be disrupted by Houthi attacks in {m}?",
+        "Resolves YES if at least two of the five largest container lines suspend Red Sea transits "
+        "because of attacks on merchant vessels near Bab el-Mandeb before the end of {m}.",
+        (15.5, 42.0, "Red Sea", "YE"),
+    ),
+    (
+        "Will Iran close the Strait of Hormuz to oil tankers before {m}?",
+        "This market resolves YES if Iran announces or enforces a closure of the Strait of Hormuz "
+        "to commercial tanker traffic. Partial inspections or harassment do not count.",
+        (26.6, 56.3, "Strait of Hormuz", "IR"),
+    ),
+    (
+        "Will the Panama Canal restrict daily transits due to drought in {m}?",
+        "Resolves YES if the Panama Canal Authority cuts the number of daily transit slots below "
+        "30 because of low water levels in Gatun Lake during {m}.",
+        (9.1, -79.7, "Panama Canal", "PA"),
+    ),
+    (
+        "Will US dockworkers strike at East Coast and Gulf Coast ports in {m}?",
+        "Resolves YES if the International Longshoremen's Association begins a strike affecting "
+        "container terminals from Maine to Texas, including Savannah and Houston.",
+        (29.7, -95.0, "Port of Houston", "US"),
+    ),
+    (
+        "Will the EU impose new sanctions on Russian oil exports by {m}?",
+        "Resolves YES if the Council of the European Union adopts a sanctions package that "
+        "lowers the price cap or bans seaborne crude from Russia before the end of {m}.",
+        (59.9, 30.3, "Primorsk", "RU"),
+    ),
+    (
+        "Will a typhoon force the Port of Shanghai to suspend operations in {m}?",
+        "Resolves YES if the Shanghai International Port Group suspends container terminal "
+        "operations for at least 24 hours because of a typhoon warning in {m}.",
+        (31.2, 121.5, "Port of Shanghai", "CN"),
+    ),
+    (
+        "Will China announce a naval blockade of Taiwan before {m}?",
+        "This market resolves YES if the People's Liberation Army Navy enforces a blockade of "
+        "Taiwanese ports or the Taiwan Strait, as reported by major news outlets.",
+        (24.5, 119.5, "Taiwan Strait", "TW"),
+    ),
+    (
+        "Will the US raise tariffs on semiconductor imports from China in {m}?",
+        "Resolves YES if the United States government announces higher tariffs or new export "
+        "controls on chips and semiconductor equipment trade with China in {m}.",
+        None,
+    ),
+]
+OFF_TOPIC = [
+    "Will the Lakers win the NBA championship in {m}?",
+    "Will Taylor Swift release a new album before {m}?",
+    "Who will win the Oscar for Best Picture in {m}?",
+    "Will Real Madrid win the Champions League final in {m}?",
+]
+NO_GEOGRAPHY = [
+    "Will it rain in Paris on the first day of {m}?",
+    "Will a new smartphone ship with a foldable screen in {m}?",
+]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def corpus(n: int, seed: int = 7) -> list[RawEvent]:
+    rng = random.Random(seed)
+    fixtures = []
+    for name in ("gamma_markets_page.json", "gamma_events_page.json"):
+        data = json.loads((ROOT / "tests" / "fixtures" / "polymarket" / name).read_text())
+        markets = data if "markets" not in data[0] else [m for e in data for m in e["markets"]]
+        fixtures += [m for m in markets if m.get("outcomePrices")]
+    events: list[RawEvent] = []
+    levels: dict[int, float] = {}
+    for i in range(n):
+        month = MONTHS[i % 12]
+        kind = rng.random()
+        observed = T0 + i * NS
+        if kind < 0.10 and events:  # a re-observation of an earlier event: a duplicate
+            earlier = events[rng.randrange(len(events))]
+            events.append(RawEvent(**{**_fields(earlier), "observed_at_ns": observed}))
+            continue
+        if kind < 0.15:
+            events.append(market_to_event(fixtures[i % len(fixtures)], observed))
+            continue
+        # 400 markets, each a steady random walk (real markets drift; jumps are the anomaly).
+        market = i % 400
+        last = levels.get(market, rng.uniform(0.1, 0.9))
+        p = round(min(0.92, max(0.08, last + rng.gauss(0.0, 0.01))), 4)
+        levels[market] = p
+        base: dict[str, Any] = dict(
+            event_id=f"pm-{i}",
+            source="polymarket",
+            market_id=f"m-{market}",
+            probability=p,
+            observed_at_ns=observed,
+            movement=Movement(last, round(p - last, 10), 24.0) if 0 <= last <= 1 else None,
+            liquidity_usd=round(rng.uniform(20_000, 900_000), 2),
+            volume_usd=round(rng.uniform(50_000, 5_000_000), 2),
+            num_traders=rng.randrange(40, 4000),
+            keywords=("geopolitics", "shipping"),
+            market_url=f"https://polymarket.com/event/e-{i}",
+            created_at_ns=observed - 40 * DAY,
+            resolution_date_ns=observed + rng.randrange(3, 300) * DAY,
+            source_metrics=(("best_ask", p + 0.005), ("best_bid", p - 0.005), ("spread", 0.01)),
+            market_state=MarketState.OPEN,
+            outcome_prices=(p, round(1 - p, 4)),
+        )
+        template = market % 16  # a market keeps its question
+        if template < 11:
+            title, description, loc = RELEVANT[template % len(RELEVANT)]
+            base.update(
+                title=title.format(m=month),
+                description=description.format(m=month),
+                locations=(Location(*loc),) if loc else (),
+            )
+            roll = rng.random()
+            if roll < 0.05:
+                base.update(liquidity_usd=400.0)  # thin
+            elif roll < 0.08:
+                base.update(probability=0.985, movement=None, outcome_prices=(0.985, 0.015))
+            elif roll < 0.10:
+                base.update(
+                    market_state=MarketState.RESOLVED,
+                    outcome_prices=(1.0, 0.0),
+                    probability=1.0,
+                    movement=None,
+                )
+        elif kind < 0.85:
+            base.update(
+                title=OFF_TOPIC[i % len(OFF_TOPIC)].format(m=month),
+                description="Resolves according to the official league or academy results.",
+            )
+        else:
+            base.update(
+                title=NO_GEOGRAPHY[i % len(NO_GEOGRAPHY)].format(m=month),
+                description="Resolves YES based on widely reported sources.",
+            )
+        events.append(RawEvent(**base))
+    return events
+
+
+def _fields(event: RawEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in RawEvent.__dataclass_fields__}
+
+
+def new_pipeline(ruleset: Any, hasher: Callable[[RawEvent], str]) -> Pipeline:
+    params = ruleset.anomaly
+    stats = RollingRobustStatistics(params.window, params.min_points)
+    return Pipeline(ruleset, hasher, InMemorySignalRepository(), stats)
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (default: last)")
+    args = parser.parse_args()
+    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+
+    ruleset = load_ruleset()
+    events = corpus(args.events)
+    n = len(events)
+
+    def run(hasher: Callable[[RawEvent], str]) -> Counter[Outcome]:
+        pipeline = new_pipeline(ruleset, hasher)
+        return Counter(pipeline.process(e).outcome for e in events)
+
+    outcomes = run(native.event_hash)
+    whole = timed(lambda: run(native.event_hash), args.repeat)
+    whole_twin = timed(lambda: run(hashing_py.event_hash), args.repeat)
+
+    # Per-stage: replay the stages one at a time over the same corpus, each on inputs
+    # prepared by the earlier stages, so each number is that stage's own cost.
+    pipeline = new_pipeline(ruleset, native.event_hash)
+    analyzer, rules, stats = pipeline._analyzer, pipeline.rules, pipeline._statistics
+    texts = [analyzer.analyze(e) for e in events]
+    geos = [locate(e, t, ruleset.geographic) for e, t in zip(events, texts, strict=True)]
+    contexts = [pipeline.analyze(e) for e in events]
+    decided = [evaluate_rules(rules, c) for c in contexts]
+    accepted = [
+        (c, r) for c, (r, failure) in zip(contexts, decided, strict=True) if failure is None
+    ]
+    classes = [classify(c.text, bool(c.geo.chokepoints), ruleset.semantic) for c, _ in accepted]
+    hashes = native.event_hashes(events)
+    signals = []
+    for (c, r), cl, h in zip(accepted, classes, hashes, strict=False):
+        signals.append(build_signal(c, h, r, cl, ruleset.confidence, ruleset.version)[0])
+    stage_fns: list[tuple[str, int, Callable[[], Any]]] = [
+        ("hash (native)", n, lambda: [native.event_hash(e) for e in events]),
+        ("hash (twin)", n, lambda: [hashing_py.event_hash(e) for e in events]),
+        ("tokenise + match", n, lambda: [analyzer.analyze(e) for e in events]),
+        (
+            "geography",
+            n,
+            lambda: [locate(e, t, ruleset.geographic) for e, t in zip(events, texts, strict=True)],
+        ),
+        (
+            "history observe",
+            n,
+            lambda: [stats.observe(market_key(e), e.probability) for e in events],
+        ),
+        ("rules (all 5)", n, lambda: [evaluate_rules(rules, c) for c in contexts]),
+        (
+            "classify",
+            len(accepted),
+            lambda: [
+                classify(c.text, bool(c.geo.chokepoints), ruleset.semantic) for c, _ in accepted
+            ],
+        ),
+        (
+            "confidence + signal",
+            len(accepted),
+            lambda: [
+                build_signal(c, h, r, cl, ruleset.confidence, ruleset.version)
+                for (c, r), cl, h in zip(accepted, classes, hashes, strict=False)
+            ],
+        ),
+    ]
+    del geos, signals
+    print(f"bench_pipeline: in-process Pipeline.process on one core (CPU {cpu})")
+    print(
+        f"  python {platform.python_version()}, "
+        f"native hashing: {native.IS_NATIVE} ({native.NATIVE_STATUS})"
+    )
+    print(
+        f"  corpus: {n} events; outcomes per pass: "
+        + ", ".join(f"{o.name.lower()} {outcomes[o]}" for o in Outcome if outcomes[o])
+    )
+    print(f"  median of {args.repeat} passes, fresh pipeline per pass\n")
+    rows = [
+        ("whole pipeline, native hashing", n / whole, 1e6 * whole / n),
+        ("whole pipeline, twin hashing", n / whole_twin, 1e6 * whole_twin / n),
+        (
+            "original design (reported)",
+            float(ORIGINAL_DESIGN_EVENTS_PER_S),
+            1e6 / ORIGINAL_DESIGN_EVENTS_PER_S,
+        ),
+    ]
+    print(f"{'measure':34} | {'events/s':>10} | {'us/event':>8} | {'vs original':>11}")
+    print("-" * 35 + "+" + "-" * 12 + "+" + "-" * 10 + "+" + "-" * 12)
+    for name, rate, us in rows:
+        print(
+            f"{name:34} | {rate:10,.0f} | {us:8.2f} | {rate / ORIGINAL_DESIGN_EVENTS_PER_S:10.0f}x"
+        )
+    print(f"\n{'stage':34} | {'items':>10} | {'us/item':>8} | {'us/event':>11}")
+    print("-" * 35 + "+" + "-" * 12 + "+" + "-" * 10 + "+" + "-" * 12)
+    for name, items, fn in stage_fns:
+        t = timed(fn, args.repeat)
+        print(f"{name:34} | {items:10,} | {1e6 * t / items:8.2f} | {1e6 * t / n:11.2f}")
+    print(
+        "\nus/event spreads a stage's cost over every event (classify and signal building run only"
+    )
+    print("for accepted events); the rest of the whole-pipeline time is the duplicate index,")
+    print("result objects and the store.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

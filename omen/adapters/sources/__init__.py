@@ -1,0 +1,1 @@
+"""Event sources: adapters that turn a source's records into RawEvents."""
