@@ -15,7 +15,7 @@ from omen.domain.text import BOUNDARY, Lexicon, TermMatch, tokenize
 P = TypeVar("P")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextAnalysis:
     """Tokens of title + description (separated by BOUNDARY) and every term matched in them."""
 
@@ -43,7 +43,7 @@ class TextAnalyzer:
         return TextAnalysis(tuple(tokens), tuple(self._lexicon.match(tokens)))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChokepointHit:
     """A chokepoint the event concerns, found by name/alias in the text or by distance."""
 
@@ -54,7 +54,7 @@ class ChokepointHit:
     distance_km: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GeoFindings:
     """Where the event matters. Tuples are sorted and unique unless stated otherwise."""
 
@@ -68,7 +68,7 @@ class GeoFindings:
         return bool(self.chokepoints or self.places or self.regions)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MarketHistory:
     """What the market's earlier emitted events say about this one's probability change."""
 
@@ -79,7 +79,7 @@ class MarketHistory:
     zscore: float | None = None  # robust z-score of `change`; None without enough history
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventContext:
     """Everything a rule may look at for one event."""
 

@@ -34,7 +34,7 @@ K = TypeVar("K", SignalType, SignalCategory)
 _NEGATIVE = ImpactDirection.NEGATIVE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Classification:
     category: SignalCategory
     signal_type: SignalType

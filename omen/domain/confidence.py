@@ -127,7 +127,7 @@ class ConfidenceParams:
         return self._reliability.get(source.lower(), self.default_source_reliability)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Confidence:
     score: float
     factors: tuple[ConfidenceFactor, ...]

@@ -1,4 +1,10 @@
-"""Signals and results as the domain produces them (enum numbers match omen.v1)."""
+"""Signals and results as the domain produces them (enum numbers match omen.v1).
+
+The value objects made per event are slots dataclasses that nothing mutates after construction.
+They are not frozen=True on purpose: a frozen dataclass assigns every field through
+object.__setattr__, which measured 3.7x slower to construct here (631 ns against 171 ns for
+five fields), and a signal and its parts are some twenty objects per event on the hot path.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +80,7 @@ class TimeHorizon(enum.IntEnum):
     UNKNOWN = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ValidationResult:
     """One rule's verdict: score in [0, 1], higher is better."""
 
@@ -89,27 +95,27 @@ class ValidationResult:
         return self.status is RuleStatus.FAILED
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConfidenceFactor:
     name: str
     value: float
     weight: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConfidenceInterval:
     lower: float
     upper: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GeographicContext:
     regions: tuple[str, ...] = ()
     chokepoints: tuple[str, ...] = ()
     coordinates: tuple[Location, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TemporalContext:
     horizon: TimeHorizon
     resolution_date_ns: int | None
@@ -117,7 +123,7 @@ class TemporalContext:
     market_age_days: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evidence:
     kind: str
     description: str
@@ -125,7 +131,7 @@ class Evidence:
     url: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImpactHints:
     domains: tuple[str, ...]
     direction: ImpactDirection
@@ -133,7 +139,7 @@ class ImpactHints:
     routing_key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OmenSignal:
     """A validated, enriched signal; a pure function of its event and the ruleset."""
 
@@ -166,7 +172,7 @@ class OmenSignal:
     ledger_sequence: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProcessResult:
     """What happened to one event. A rejection is a result, not an error."""
 

@@ -57,7 +57,7 @@ def inflections(word: str) -> set[str]:
     return forms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TermMatch(Generic[T]):
     """One occurrence of a listed term: its canonical text, payloads, and token span."""
 
