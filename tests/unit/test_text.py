@@ -122,3 +122,11 @@ VOCABULARY = [
 def test_the_fast_matcher_agrees_with_a_plain_scan(tokens):
     fast = [(m.term, m.start, m.length) for m in LEXICON.match(tokens)]
     assert fast == reference_match(LEXICON, tokens)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200) | st.text(max_size=60))
+def test_the_ascii_fast_path_tokenises_exactly_like_the_unicode_regex(text):
+    import re
+
+    assert tokenize(text) == re.findall(r"[^\W_]+", text.lower())
