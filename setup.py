@@ -19,7 +19,7 @@ sys.path.insert(0, ROOT)
 
 from build_tools import protogen  # noqa: E402  (needs ROOT on sys.path)
 
-NATIVE_MODULES = ["hashing"]
+NATIVE_MODULES = ["hashing", "wal", "anomaly"]
 SKIP_EXTENSIONS = os.environ.get("OMEN_NO_EXTENSIONS", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -60,6 +60,8 @@ class CythonBuildExt(build_ext):
         super().finalize_options()
 
 
+# No -msse4.2 here: wal picks the CRC32C instruction at run time (crc32c.h), so one build runs
+# on CPUs with and without SSE4.2.
 extensions = (
     []
     if SKIP_EXTENSIONS
@@ -67,7 +69,9 @@ extensions = (
         Extension(
             f"omen._native.{name}",
             [f"omen/_native/{name}.pyx"],
-            extra_compile_args=["-O2"],
+            include_dirs=["omen/_native"],
+            depends=[f"omen/_native/{name}.pxd", "omen/_native/crc32c.h"],
+            extra_compile_args=["-O3"],
         )
         for name in NATIVE_MODULES
     ]

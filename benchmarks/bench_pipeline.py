@@ -35,7 +35,6 @@ from omen.adapters.repository.memory import InMemorySignalRepository  # noqa: E4
 from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
 from omen.adapters.sources.polymarket import market_to_event  # noqa: E402
 from omen.application.pipeline import Pipeline, market_key  # noqa: E402
-from omen.domain.anomaly import RollingRobustStatistics  # noqa: E402
 from omen.domain.classification import classify  # noqa: E402
 from omen.domain.enrichment import build_signal  # noqa: E402
 from omen.domain.events import Location, MarketState, Movement, RawEvent  # noqa: E402
@@ -206,8 +205,7 @@ def _fields(event: RawEvent) -> dict[str, Any]:
 
 
 def new_pipeline(ruleset: Any, hasher: Callable[[RawEvent], str]) -> Pipeline:
-    params = ruleset.anomaly
-    stats = RollingRobustStatistics(params.window, params.min_points)
+    stats = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
     return Pipeline(ruleset, hasher, InMemorySignalRepository(), stats)
 
 

@@ -10,7 +10,6 @@ from omen.adapters.repository.memory import InMemorySignalRepository
 from omen.adapters.ruleset_file import load_ruleset
 from omen.application.pipeline import Pipeline
 from omen.config import Settings
-from omen.domain.anomaly import RollingRobustStatistics
 from omen.domain.ruleset import Ruleset
 from omen.errors import StartupError
 from omen.observability import Metrics
@@ -40,6 +39,7 @@ def build_app(settings: Settings) -> App:
     prepare_data_dir(settings)
     ruleset = load_ruleset(settings.ruleset_file)
     repository = InMemorySignalRepository()
-    statistics = RollingRobustStatistics.from_params(ruleset.anomaly)
+    # The compiled ChangeStatistics when available (same results as the domain's reference).
+    statistics = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
     pipeline = Pipeline(ruleset, native.event_hash, repository, statistics)
     return App(settings, ruleset, repository, pipeline, Metrics())

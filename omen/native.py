@@ -1,16 +1,20 @@
-"""The one place that picks the compiled hot path or its pure-Python twin.
+"""The one place that picks the compiled hot path or its pure-Python twins.
 
 OMEN_NO_EXTENSIONS=1 forces the twins; OMEN_REQUIRE_NATIVE=1 makes a missing or broken extension
 an ImportError instead of a silent fallback (CI sets it, so the suite never tests Python twins
-against themselves while believing it tests compiled code).
+against themselves while believing it tests compiled code). Callers import from here only:
+
+    from omen.native import crc32c, IS_NATIVE
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
-from omen._native import hashing_py
+#: The compiled modules of omen/_native; each `name` has a twin `name_py`.
+MODULES = ("hashing", "wal", "anomaly")
 
 
 class NativeUnavailableError(ImportError):
@@ -30,38 +34,50 @@ if NO_EXTENSIONS and REQUIRE_NATIVE:
     )
 
 
-def _load_native() -> tuple[ModuleType | None, str]:
-    if NO_EXTENSIONS:
-        return None, "disabled by OMEN_NO_EXTENSIONS=1"
-    try:
-        from omen._native import hashing
-    except ImportError as exc:
-        if REQUIRE_NATIVE:
-            raise NativeUnavailableError(
-                f"OMEN_REQUIRE_NATIVE=1 but the compiled module omen._native.hashing is "
-                f"unavailable ({exc}); build it with `make build` or `pip install -e .`"
-            ) from exc
-        return None, f"compiled modules unavailable: {exc}"
-    return hashing, "compiled"
+def _load(name: str) -> tuple[ModuleType, str | None]:
+    """The compiled module (and None) or the twin (and why the compiled one is not used)."""
+    if not NO_EXTENSIONS:
+        try:
+            return importlib.import_module(f"omen._native.{name}"), None
+        except ImportError as exc:
+            if REQUIRE_NATIVE:
+                raise NativeUnavailableError(
+                    f"OMEN_REQUIRE_NATIVE=1 but the compiled module omen._native.{name} is "
+                    f"unavailable ({exc}); build it with `make build` or `pip install -e .`"
+                ) from exc
+            reason = f"{name}: {exc}"
+    else:
+        reason = "disabled by OMEN_NO_EXTENSIONS=1"
+    return importlib.import_module(f"omen._native.{name}_py"), reason
 
 
-_hashing, NATIVE_STATUS = _load_native()
+_loaded = {name: _load(name) for name in MODULES}
+_missing = sorted({why for _, why in _loaded.values() if why is not None})
 
-#: True when every hot-path function below is the compiled one.
-IS_NATIVE: bool = _hashing is not None
+#: True when every hot-path module below is the compiled one.
+IS_NATIVE: bool = not _missing
+#: "compiled", or why the twins are in use.
+NATIVE_STATUS: str = "compiled" if IS_NATIVE else "twins in use: " + "; ".join(_missing)
 
-hashing: ModuleType = _hashing if _hashing is not None else hashing_py
+hashing: ModuleType = _loaded["hashing"][0]
+wal: ModuleType = _loaded["wal"][0]
+anomaly: ModuleType = _loaded["anomaly"][0]
+
 canonical_encoding = hashing.canonical_encoding
 event_hash = hashing.event_hash
 event_hashes = hashing.event_hashes
+crc32c = wal.crc32c
 
 __all__ = [
     "IS_NATIVE",
+    "MODULES",
     "NATIVE_STATUS",
     "NativeUnavailableError",
+    "anomaly",
     "canonical_encoding",
+    "crc32c",
     "event_hash",
     "event_hashes",
     "hashing",
-    "hashing_py",
+    "wal",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.machinery
-import os
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -22,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omen.domain.events import Location, MarketState, Movement, RawEvent
+from tests.native_impls import load_implementation, native_required
 
 NATIVE = "omen._native.hashing"
 TWIN = "omen._native.hashing_py"
@@ -29,43 +29,21 @@ TWIN = "omen._native.hashing_py"
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None)
 
 
-def _native_required() -> bool:
-    return os.environ.get("OMEN_REQUIRE_NATIVE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _load(name: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        if name == TWIN:
-            raise
-        if _native_required():
-            pytest.fail(
-                f"OMEN_REQUIRE_NATIVE=1 but the compiled module {name} cannot be imported "
-                f"({exc}); build it with `python setup.py build_ext --inplace`",
-                pytrace=False,
-            )
-        pytest.skip(
-            f"compiled module {name} is not built ({exc}); build it with "
-            "`python setup.py build_ext --inplace` (set OMEN_REQUIRE_NATIVE=1 to make this fail)"
-        )
-
-
 @pytest.fixture(scope="module", params=[NATIVE, TWIN], ids=["native", "twin"])
 def impl(request: pytest.FixtureRequest) -> ModuleType:
     """Each implementation in turn."""
-    return _load(request.param)
+    return load_implementation(request.param)
 
 
 @pytest.fixture(scope="module")
 def native() -> ModuleType:
     """The compiled module (skipped, or failed under OMEN_REQUIRE_NATIVE=1, when missing)."""
-    return _load(NATIVE)
+    return load_implementation(NATIVE)
 
 
 @pytest.fixture(scope="module")
 def twin() -> ModuleType:
-    return _load(TWIN)
+    return load_implementation(TWIN)
 
 
 def _event(**overrides: object) -> RawEvent:
@@ -488,7 +466,7 @@ def test_keyword_permutations_and_repeats_never_change_the_hash(
 def test_the_selector_reports_which_implementation_it_picked() -> None:
     import omen.native
 
-    if _native_required():
+    if native_required():
         # CI: a silent fallback to the twin must fail the build.
         assert omen.native.IS_NATIVE is True, omen.native.NATIVE_STATUS
     expected = NATIVE if omen.native.IS_NATIVE else "omen._native.hashing_py"

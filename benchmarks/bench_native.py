@@ -1,0 +1,235 @@
+"""The compiled hot path against its twins and the usual alternatives, one run, one table each:
+hashing, CRC32C, WAL scan + verify, anomaly batch scoring.
+
+Usage: python benchmarks/bench_native.py [--wal-gib 1.0] [--points 10000000] [--cpu K]
+
+Each row is the median of several timed repetitions on one pinned core. The machine is shared
+and noisy: compare the ratios within a table, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from omen import native  # noqa: E402
+from omen._native import anomaly_py, hashing_py, wal_py  # noqa: E402
+
+try:  # the reference CRC32C binding (SSE4.2), installed by the bench extra
+    import google_crc32c
+except ImportError:  # pragma: no cover - reported in the table
+    google_crc32c = None
+
+
+def median_time(fn: Callable[[], Any], repeat: int = 5, number: int = 1) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - started) / number)
+    return statistics.median(samples)
+
+
+def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print(f"\n{title}")
+    print(
+        " | ".join(
+            h.ljust(w) if i == 0 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(header, widths, strict=True))
+        )
+    )
+    print("-+-".join("-" * w for w in widths))
+    for r in rows:
+        print(
+            " | ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+
+
+def bench_hashing(n: int = 20_000) -> None:
+    from bench_pipeline import corpus
+
+    events = corpus(n)
+    encoded = [hashing_py.canonical_encoding(e) for e in events]
+    results = [
+        ("native event_hashes (batch)", median_time(lambda: native.hashing.event_hashes(events))),
+        (
+            "native event_hash (per call)",
+            median_time(lambda: [native.hashing.event_hash(e) for e in events]),
+        ),
+        ("twin event_hash", median_time(lambda: [hashing_py.event_hash(e) for e in events])),
+        (
+            "hashlib loop over pre-encoded bytes",
+            median_time(lambda: [hashlib.sha256(b).hexdigest() for b in encoded]),
+        ),
+    ]
+    twin = results[2][1]
+    table(
+        f"hashing: input_event_hash of {n:,} corpus events "
+        f"(~{statistics.mean(map(len, encoded)):.0f} B encoded)",
+        ("implementation", "events/s", "us/event", "vs twin"),
+        [(name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{twin / t:.1f}x") for name, t in results],
+    )
+    print(
+        "(the hashlib row is SHA-256 alone over bytes already encoded: the floor for any encoder)"
+    )
+
+
+def bench_crc() -> None:
+    sizes = [(64, 200_000), (1024, 100_000), (1 << 20, 200)]
+    rows = []
+    for size, number in sizes:
+        data = os.urandom(size)
+        candidates: list[tuple[str, Callable[[bytes], int] | None]] = [
+            (f"native ({native.wal.CRC32C_IMPLEMENTATION})", native.wal.crc32c),
+            ("native table path", getattr(native.wal, "crc32c_table", None)),
+            ("google-crc32c", google_crc32c.value if google_crc32c else None),
+            ("zlib.crc32 (not CRC32C)", zlib.crc32),
+        ]
+        if size <= 1024:
+            candidates.append(("twin", wal_py.crc32c))
+        google = None
+        measured = []
+        for name, fn in candidates:
+            if fn is None:
+                rows.append((f"{size:>7} B  {name}", "not installed", "", ""))
+                continue
+            t = median_time(
+                lambda fn=fn, data=data: fn(data), number=number if name != "twin" else 200
+            )
+            measured.append((name, t))
+            if name == "google-crc32c":
+                google = t
+        for name, t in measured:
+            ratio = f"{google / t:.2f}x" if google else "n/a"
+            rows.append((f"{size:>7} B  {name}", f"{1e9 * t:,.0f}", f"{size / t / 1e9:.2f}", ratio))
+    table(
+        "CRC32C: one call per buffer (goal: parity with google-crc32c at 1 KiB, >= 5 GB/s "
+        "at 1 MiB)",
+        ("size / implementation", "ns/call", "GB/s", "vs google-crc32c"),
+        rows,
+    )
+
+
+def bench_wal(gib: float) -> None:
+    record = os.urandom(1024 - wal_py.HEADER_BYTES)
+    per_chunk = 65_536
+    chunk = native.wal.encode_many((1, record) for _ in range(per_chunk))
+    copies = max(1, int(gib * (1 << 30) / len(chunk)))
+    buffer = chunk * copies
+    total = len(buffer)
+    records = per_chunk * copies
+    result = native.wal.scan(buffer)
+    assert result.status == wal_py.ScanStatus.OK and len(result.offsets) == records, result
+    t_native = median_time(lambda: native.wal.scan(buffer), repeat=5)
+    t_crc = median_time(lambda: native.wal.crc32c(buffer), repeat=5)
+    small = buffer[: 8 << 20]
+    t_twin = median_time(lambda: wal_py.scan(small), repeat=1)
+    t_encode = median_time(lambda: native.wal.encode_many((1, record) for _ in range(per_chunk)))
+    table(
+        f"WAL: scan + verify {total / 1e9:.2f} GB of {records:,} framed ~1 KiB records "
+        "(goal >= 2 GB/s)",
+        ("measure", "GB/s", "records/s", "vs twin"),
+        [
+            (
+                "native scan + verify",
+                f"{total / t_native / 1e9:.2f}",
+                f"{records / t_native:,.0f}",
+                f"{(total / t_native) / (len(small) / t_twin):,.0f}x",
+            ),
+            ("native crc32c alone over the buffer", f"{total / t_crc / 1e9:.2f}", "", ""),
+            (
+                "twin scan + verify (8 MiB sample)",
+                f"{len(small) / t_twin / 1e9:.3f}",
+                f"{(len(small) / 1024) / t_twin:,.0f}",
+                "1x",
+            ),
+            (
+                "native encode_many (64k records)",
+                f"{per_chunk * 1024 / t_encode / 1e9:.2f}",
+                f"{per_chunk / t_encode:,.0f}",
+                "",
+            ),
+        ],
+    )
+
+
+def bench_anomaly(points: int) -> None:
+    rng = np.random.default_rng(7)
+    changes = rng.normal(0.0, 0.01, points)
+    groups = rng.integers(0, 1000, points).astype(np.int64)
+    small = changes[: max(20_000, points // 500)]
+    rows = []
+    t = median_time(lambda: native.anomaly.score_batch(changes), repeat=3)
+    rows.append(("native score_batch, 1 market", points, t))
+    t = median_time(lambda: native.anomaly.score_batch_grouped(groups, changes), repeat=3)
+    rows.append(("native score_batch_grouped, 1,000 markets", points, t))
+    numpy_n = min(points, 2_000_000)
+    t = median_time(lambda: anomaly_py.score_batch_numpy(changes[:numpy_n]), repeat=3)
+    rows.append(("numpy-vectorised (sliding window + median)", numpy_n, t))
+    t = median_time(lambda: anomaly_py.score_batch(small), repeat=1)
+    rows.append(("pure Python twin", len(small), t))
+    stats = native.anomaly.RollingStatistics(64, 8, 0.01)
+    twin_stats = anomaly_py.RollingStatistics(64, 8, 0.01)
+    probs = np.clip(0.5 + np.cumsum(rng.normal(0, 0.01, 50_000)), 0, 1).tolist()
+    for name, s in (
+        ("native RollingStatistics observe+record", stats),
+        ("twin RollingStatistics observe+record", twin_stats),
+    ):
+
+        def feed(s=s) -> None:
+            for i, p in enumerate(probs):
+                key = f"m{i % 100}"
+                s.observe(key, p)
+                s.record(key, p)
+
+        rows.append((name, len(probs), median_time(feed, repeat=3)))
+    base = rows[3][2] / rows[3][1]
+    table(
+        "anomaly: rolling median/MAD z-scores, window 64 (goal >= 20M points/s native)",
+        ("implementation", "points", "points/s", "vs pure Python"),
+        [(name, f"{n:,}", f"{n / t:,.0f}", f"{base / (t / n):,.1f}x") for name, n, t in rows],
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wal-gib", type=float, default=1.0, help="size of the WAL buffer (GiB)")
+    parser.add_argument("--points", type=int, default=10_000_000, help="anomaly batch points")
+    parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (default: last)")
+    args = parser.parse_args()
+    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    print(
+        f"bench_native: one core (CPU {cpu}); "
+        f"native code: {native.IS_NATIVE} ({native.NATIVE_STATUS})"
+    )
+    if not native.IS_NATIVE:
+        print("warning: compiled modules missing; the 'native' rows measure the twins")
+    bench_hashing()
+    bench_crc()
+    bench_wal(args.wal_gib)
+    bench_anomaly(args.points)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
