@@ -35,6 +35,8 @@ from omen.adapters.repository.memory import InMemorySignalRepository  # noqa: E4
 from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
 from omen.adapters.sources.polymarket import market_to_event  # noqa: E402
 from omen.application.pipeline import Pipeline, market_key  # noqa: E402
+from omen.bootstrap import tune_gc  # noqa: E402
+from omen.config import Settings  # noqa: E402
 from omen.domain.classification import classify  # noqa: E402
 from omen.domain.enrichment import build_signal  # noqa: E402
 from omen.domain.events import Location, MarketState, Movement, RawEvent  # noqa: E402
@@ -230,6 +232,8 @@ def main() -> int:
     ruleset = load_ruleset()
     events = corpus(args.events)
     n = len(events)
+    # The same collector tuning `omen serve` applies after start-up (omen.bootstrap.tune_gc).
+    tune_gc(Settings().gc_threshold0)
 
     def run(hasher: Callable[[RawEvent], str]) -> Counter[Outcome]:
         pipeline = new_pipeline(ruleset, hasher)

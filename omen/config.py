@@ -54,6 +54,12 @@ class Settings(BaseModel):
     ruleset_file: Path | None = Field(
         None, description="TOML file overriding parameters of the packaged default ruleset"
     )
+    gc_threshold0: int = Field(
+        50_000,
+        ge=0,
+        le=10_000_000,
+        description="allocations between young-generation collections; 0 keeps Python's 700",
+    )
     process_delay_ms: int = Field(
         0,
         ge=0,

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from omen.bootstrap import build_app
+    from omen.bootstrap import build_app, tune_gc
     from omen.config import load_settings
     from omen.entrypoints.grpc.server import serve
 
@@ -77,7 +77,9 @@ def _serve(args: argparse.Namespace) -> int:
                 "or api_keys in the config file"
             ]
         )
-    return asyncio.run(serve(build_app(settings)))
+    app = build_app(settings)
+    tune_gc(settings.gc_threshold0)
+    return asyncio.run(serve(app))
 
 
 def main(argv: list[str] | None = None) -> int:
