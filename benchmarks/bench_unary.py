@@ -175,7 +175,9 @@ def event_pool(variants_per_template: int = 32, seed: int = 7) -> list[signal_pb
             probability = round(rng.uniform(0.05, 0.95), 4)
             event = signal_pb2.RawSignalEvent(
                 source="polymarket",
-                market_id=str(rng.randint(500_000, 599_999)),
+                # One market per pool entry: a market seen at two probabilities would (rightly)
+                # trip the anomaly rule's jump check and be rejected.
+                market_id=str(500_000 + len(pool)),
                 title=title,
                 description=description,
                 probability=probability,
