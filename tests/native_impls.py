@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,22 @@ def load_implementation(name: str) -> ModuleType:
             f"compiled module {name} is not built ({exc}); build it with `make build` "
             "(set OMEN_REQUIRE_NATIVE=1 to make this fail)"
         )
+
+
+def parity_fixtures(native_name: str, twin_name: str) -> tuple[Any, Any, Any]:
+    """The `impl` (each implementation in turn), `native` and `twin` fixtures of a parity test
+    module: `impl, native, twin = parity_fixtures("omen._native.x", "omen._native.x_py")`."""
+
+    @pytest.fixture(scope="module", params=[native_name, twin_name], ids=["native", "twin"])
+    def impl(request: pytest.FixtureRequest) -> ModuleType:
+        return load_implementation(request.param)
+
+    @pytest.fixture(scope="module")
+    def native() -> ModuleType:
+        return load_implementation(native_name)
+
+    @pytest.fixture(scope="module")
+    def twin() -> ModuleType:
+        return load_implementation(twin_name)
+
+    return impl, native, twin

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from omen.domain.analysis import MarketHistory
 from omen.domain.anomaly import AnomalyParams, ChangeStatistics, RollingRobustStatistics
-from tests.native_impls import load_implementation
+from tests.native_impls import parity_fixtures
 
 NATIVE = "omen._native.anomaly"
 TWIN = "omen._native.anomaly_py"
@@ -41,21 +41,9 @@ KEYS = ("polymarket:a", "polymarket:b", "polymarket:c")
 CALM = (0.01, -0.01, 0.02, -0.02, 0.01, -0.01, 0.03, -0.03)
 
 
-@pytest.fixture(scope="module", params=[NATIVE, TWIN], ids=["native", "twin"])
-def impl(request: pytest.FixtureRequest) -> ModuleType:
-    """Each implementation in turn."""
-    return load_implementation(request.param)
-
-
-@pytest.fixture(scope="module")
-def native() -> ModuleType:
-    """The compiled module (skipped, or failed under OMEN_REQUIRE_NATIVE=1, when missing)."""
-    return load_implementation(NATIVE)
-
-
-@pytest.fixture(scope="module")
-def twin() -> ModuleType:
-    return load_implementation(TWIN)
+# Each implementation in turn (`impl`), or one of them; a missing compiled module fails under
+# OMEN_REQUIRE_NATIVE=1 and skips with the reason otherwise.
+impl, native, twin = parity_fixtures(NATIVE, TWIN)
 
 
 # --- Helpers --------------------------------------------------------------------------------

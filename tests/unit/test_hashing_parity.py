@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omen.domain.events import Location, MarketState, Movement, RawEvent
-from tests.native_impls import load_implementation, native_required
+from tests.native_impls import native_required, parity_fixtures
 
 NATIVE = "omen._native.hashing"
 TWIN = "omen._native.hashing_py"
@@ -29,21 +29,9 @@ TWIN = "omen._native.hashing_py"
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None)
 
 
-@pytest.fixture(scope="module", params=[NATIVE, TWIN], ids=["native", "twin"])
-def impl(request: pytest.FixtureRequest) -> ModuleType:
-    """Each implementation in turn."""
-    return load_implementation(request.param)
-
-
-@pytest.fixture(scope="module")
-def native() -> ModuleType:
-    """The compiled module (skipped, or failed under OMEN_REQUIRE_NATIVE=1, when missing)."""
-    return load_implementation(NATIVE)
-
-
-@pytest.fixture(scope="module")
-def twin() -> ModuleType:
-    return load_implementation(TWIN)
+# Each implementation in turn (`impl`), or one of them; a missing compiled module fails under
+# OMEN_REQUIRE_NATIVE=1 and skips with the reason otherwise.
+impl, native, twin = parity_fixtures(NATIVE, TWIN)
 
 
 def _event(**overrides: object) -> RawEvent:

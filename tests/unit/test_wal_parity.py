@@ -26,7 +26,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.native_impls import load_implementation
+from tests.native_impls import parity_fixtures
 
 NATIVE = "omen._native.wal"
 TWIN = "omen._native.wal_py"
@@ -41,21 +41,9 @@ SMALL_SETTINGS = settings(max_examples=300, deadline=None)
 LARGE_SETTINGS = settings(max_examples=50, deadline=None)
 
 
-@pytest.fixture(scope="module", params=[NATIVE, TWIN], ids=["native", "twin"])
-def impl(request: pytest.FixtureRequest) -> ModuleType:
-    """Each implementation in turn."""
-    return load_implementation(request.param)
-
-
-@pytest.fixture(scope="module")
-def native() -> ModuleType:
-    """The compiled module (skipped, or failed under OMEN_REQUIRE_NATIVE=1, when missing)."""
-    return load_implementation(NATIVE)
-
-
-@pytest.fixture(scope="module")
-def twin() -> ModuleType:
-    return load_implementation(TWIN)
+# Each implementation in turn (`impl`), or one of them; a missing compiled module fails under
+# OMEN_REQUIRE_NATIVE=1 and skips with the reason otherwise.
+impl, native, twin = parity_fixtures(NATIVE, TWIN)
 
 
 @pytest.fixture(scope="module", params=["crc32c", "crc32c_table"])
