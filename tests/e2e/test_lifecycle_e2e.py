@@ -208,3 +208,20 @@ def test_concurrent_callers_each_get_their_own_answer(tmp_path):
         i: service_pb2.OUTCOME_REJECTED if i % 3 == 0 else service_pb2.OUTCOME_EMITTED
         for i in range(30)
     }
+
+
+def test_an_open_health_watch_learns_not_serving_and_does_not_hold_shutdown(tmp_path):
+    # A 60 s grace: if the watcher held shutdown, the process would outlive the 20 s wait below.
+    server = start_server(tmp_path, OMEN_GRACE_PERIOD_S="60")
+    try:
+        with server.channel() as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            server.signal(signal.SIGTERM)
+            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            with pytest.raises(StopIteration):
+                next(watch)  # the stream ends cleanly (status OK), it is not cut off
+            assert watch.code() == grpc.StatusCode.OK
+        assert server.wait(timeout=20) == 0
+    finally:
+        server.stop()

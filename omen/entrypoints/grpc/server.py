@@ -15,6 +15,7 @@ from prometheus_client import start_http_server
 from omen import native
 from omen._proto import service_pb2, service_pb2_grpc
 from omen.bootstrap import App
+from omen.entrypoints.grpc.health import DrainingHealthServicer
 from omen.entrypoints.grpc.interceptors import AccessInterceptor, ApiKeys
 from omen.entrypoints.grpc.servicers import LedgerServicer, ReconcileServicer, SignalServicer
 from omen.errors import StartupError
@@ -30,7 +31,7 @@ OMEN_SERVICES = tuple(
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
-    health: health.aio.HealthServicer
+    health: DrainingHealthServicer
     port: int
 
 
@@ -60,7 +61,7 @@ async def start(app: App) -> RunningServer:
     )
     service_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(), server)  # type: ignore[no-untyped-call]
     service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(), server)  # type: ignore[no-untyped-call]
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = DrainingHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*OMEN_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
