@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.support import ROOT, launch, wait_serving
+from tests.support import ROOT, TEST_API_KEY, launch, wait_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +87,16 @@ def test_the_quick_start_server_answers_the_readme_grpcurl_examples_verbatim():
         if server.proc.poll() is None:
             os.killpg(server.proc.pid, signal.SIGKILL)
         server.stop()
+
+
+def test_the_readme_python_example_runs_against_a_server(server):
+    (example,) = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+    code = example.replace("127.0.0.1:50051", server.address).replace(
+        "omen-dev-key", TEST_API_KEY
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    outcome, signal_id = result.stdout.split()
+    assert outcome == "OUTCOME_EMITTED" and signal_id.startswith("sig-")
