@@ -91,9 +91,7 @@ def test_the_quick_start_server_answers_the_readme_grpcurl_examples_verbatim():
 
 def test_the_readme_python_example_runs_against_a_server(server):
     (example,) = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
-    code = example.replace("127.0.0.1:50051", server.address).replace(
-        "omen-dev-key", TEST_API_KEY
-    )
+    code = example.replace("127.0.0.1:50051", server.address).replace("omen-dev-key", TEST_API_KEY)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
