@@ -48,6 +48,9 @@ class Chokepoint:
     lon: float
     aliases: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
+    # Its own distance limit (<= the section's distance_km) where the default would reach far
+    # inland: Paris is 247 km from the Dover Strait. None: the section's distance_km.
+    radius_km: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +261,7 @@ def locate(event: RawEvent, text: TextAnalysis, params: GeographyParams) -> GeoF
         cos_phi = math.cos(phi)
         for chokepoint, phi2, cos2 in index.distance_table[lo:hi]:
             km = _haversine(phi, cos_phi, loc.lon, phi2, cos2, chokepoint.lon)
-            if km <= limit:
+            if km <= (chokepoint.radius_km or limit):
                 name = chokepoint.name
                 if name not in nearest or km < nearest[name]:
                     nearest[name] = km
@@ -418,12 +421,20 @@ def _parse(data: Mapping[str, Any], path: str) -> GeographyParams:
         return code
 
     def chokepoint(t: Mapping[str, Any], at: str) -> Chokepoint:
+        radius = None
+        if "radius_km" in t:
+            radius = _number(t["radius_km"], f"{at}.radius_km")
+            if not 0 < radius <= distance:
+                raise ValueError(
+                    f"{at}.radius_km: must be > 0 and <= distance_km ({distance:g}), got {radius!r}"
+                )
         return Chokepoint(
             _name(t, at),
             _lat(t, at),
             _lon(t, at),
             _aliases(t, at),
             regions(_required(t, at, "regions"), f"{at}.regions"),
+            radius,
         )
 
     def port(t: Mapping[str, Any], at: str) -> Port:
@@ -443,7 +454,11 @@ def _parse(data: Mapping[str, Any], path: str) -> GeographyParams:
         scores=scores,
         macro_regions=macro_regions,
         chokepoints=_list(
-            table, path, "chokepoints", ("name", "lat", "lon", "aliases", "regions"), chokepoint
+            table,
+            path,
+            "chokepoints",
+            ("name", "lat", "lon", "aliases", "regions", "radius_km"),
+            chokepoint,
         ),
         ports=_list(table, path, "ports", ("name", "lat", "lon", "country", "aliases"), port),
         seas=_list(table, path, "seas", ("name", "aliases", "regions"), area),

@@ -36,7 +36,7 @@ def test_process_emits_a_signal_for_a_liquid_market(signals, auth):
     assert signal.probability == pytest.approx(0.62)
     assert signal.status == signal_pb2.SIGNAL_STATUS_ACTIVE
     assert signal.confidence_level == signal_pb2.CONFIDENCE_LEVEL_HIGH
-    assert signal.ruleset_version == "2026.11.1"
+    assert signal.ruleset_version == "2026.11.2"
     assert [r.rule_name for r in response.validation_results] == [
         "liquidity",
         "semantic",

@@ -252,11 +252,13 @@ def test_coordinates_are_the_event_locations_then_the_chokepoints_in_name_order(
     )
 
 
-def test_a_location_in_paris_is_within_500_km_of_the_dover_strait():
-    # The default radius is generous in Europe: Paris is ~247 km from the Dover Strait.
+def test_the_dover_strait_has_its_own_radius_so_paris_is_not_on_it():
+    # Paris is ~247 km from the Dover Strait: inside the section's 500 km, outside its 150 km.
     found = geo("Will it rain in Paris?", locations=(Location(48.8566, 2.3522, "Paris", "FR"),))
-    assert found.chokepoints == (ChokepointHit("Dover Strait", 51.0, 1.45, "distance", 246.9),)
-    assert found.regions == ("EUROPE", "FR")
+    assert found.chokepoints == ()
+    assert found.regions == ("EUROPE", "FR")  # the location's country still counts
+    calais = geo("Ferry delays?", locations=(Location(50.95, 1.86, "Calais", "FR"),))
+    assert [(h.name, h.via) for h in calais.chokepoints] == [("Dover Strait", "distance")]
 
 
 # --- regions -------------------------------------------------------------------------------
@@ -504,7 +506,12 @@ DELETE = object()
         (
             ("chokepoints", 0, "latitude"),
             1.0,
-            "geographic.chokepoints[0].latitude: unknown key (expected one of name, lat, lon, aliases, regions)",
+            "geographic.chokepoints[0].latitude: unknown key (expected one of name, lat, lon, aliases, regions, radius_km)",
+        ),
+        (
+            ("chokepoints", 0, "radius_km"),
+            600.0,
+            "geographic.chokepoints[0].radius_km: must be > 0 and <= distance_km (500), got 600.0",
         ),
         (
             ("radius_km",),

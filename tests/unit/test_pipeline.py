@@ -364,7 +364,7 @@ def test_the_full_signal_of_the_red_sea_market():
     signal = result.signal
     assert result.outcome is Outcome.EMITTED
     assert signal.signal_id == signal_id_for(result.input_event_hash, RULESET.version)
-    assert signal.ruleset_version == RULESET.version == "2026.11.1"
+    assert signal.ruleset_version == RULESET.version == "2026.11.2"
     assert signal.geographic.chokepoints == ("Bab el-Mandeb", "Suez Canal")
     assert signal.geographic.regions == ("AFRICA", "MIDDLE_EAST", "YE")
     assert signal.impact_hints.keywords == (

@@ -10,7 +10,7 @@ from omen.errors import ConfigError
 
 def test_the_packaged_default_ruleset_loads_with_its_version_and_documented_thresholds():
     ruleset = load_ruleset()
-    assert ruleset.version == "2026.11.1"
+    assert ruleset.version == "2026.11.2"
     assert ruleset.liquidity.min_usd == 1000.0
     assert ruleset.liquidity.full_score_usd == 10000.0
     assert ruleset.geographic.distance_km == 500.0
@@ -35,7 +35,7 @@ def test_an_override_changes_only_what_it_names(tmp_path):
     ("content", "message"),
     [
         ("[liquidity]\nmin_usd = 5.0\n", "must set a 'version'"),
-        ('version = "2026.11.1"\n', "must set a 'version' other than"),
+        ('version = "2026.11.2"\n', "must set a 'version' other than"),
         (
             'version = "x"\n[liquidity]\nfull_score_usd = 0\n',
             "liquidity.full_score_usd: must be > 0",
