@@ -127,18 +127,11 @@ def score_batch(
     RollingStatistics(window, min_points, mad_floor) fed the same changes. Writes into `out`
     (which may be `changes` itself) when given and returns it.
     """
-    scale_floor = _scale_floor(window, min_points, mad_floor)
+    # One market is the grouped case with a single group.
     values = _as_changes(changes)
-    target = _as_out(out, values.shape[0])
-    _check_finite(values)
-    w = _Window(window)
-    scores: list[float] = []
-    for x in values.tolist():  # a copy: out may alias changes
-        ordered = w.ordered
-        scores.append(_zscore(x, ordered, scale_floor) if len(ordered) >= min_points else np.nan)
-        w.push(x)
-    target[:] = scores
-    return target
+    return score_batch_grouped(
+        np.zeros(values.shape[0], dtype=np.int64), values, window, min_points, mad_floor, out
+    )
 
 
 def score_batch_grouped(

@@ -102,38 +102,35 @@ cdef str oversize(Py_ssize_t length):
 # --- CRC-32C and masking -------------------------------------------------------------------
 
 
-def crc32c(data, value=0):
-    """CRC-32C of `data` (any C-contiguous buffer), continuing from the CRC `value`."""
+cdef object _checksum(object data, object value, bint table):
+    """Both public CRC functions: the dispatching implementation, or the table one."""
     cdef Py_buffer view
     cdef uint32_t crc = 0
+    cdef const unsigned char *buf
+    cdef size_t size
     acquire(data, &view)
     try:
         to_u32(value, "value", &crc)
+        buf = <const unsigned char *>view.buf
+        size = <size_t>view.len
         if view.len >= WAL_GIL_RELEASE_BYTES:
             with nogil:
-                crc = omen_crc32c(crc, <const unsigned char *>view.buf, <size_t>view.len)
+                crc = omen_crc32c_sw(crc, buf, size) if table else omen_crc32c(crc, buf, size)
         else:
-            crc = omen_crc32c(crc, <const unsigned char *>view.buf, <size_t>view.len)
+            crc = omen_crc32c_sw(crc, buf, size) if table else omen_crc32c(crc, buf, size)
     finally:
         PyBuffer_Release(&view)
     return crc
+
+
+def crc32c(data, value=0):
+    """CRC-32C of `data` (any C-contiguous buffer), continuing from the CRC `value`."""
+    return _checksum(data, value, False)
 
 
 def crc32c_table(data, value=0):
     """crc32c() by slicing-by-8 table lookups, whatever the CPU supports (for tests)."""
-    cdef Py_buffer view
-    cdef uint32_t crc = 0
-    acquire(data, &view)
-    try:
-        to_u32(value, "value", &crc)
-        if view.len >= WAL_GIL_RELEASE_BYTES:
-            with nogil:
-                crc = omen_crc32c_sw(crc, <const unsigned char *>view.buf, <size_t>view.len)
-        else:
-            crc = omen_crc32c_sw(crc, <const unsigned char *>view.buf, <size_t>view.len)
-    finally:
-        PyBuffer_Release(&view)
-    return crc
+    return _checksum(data, value, True)
 
 
 def mask(crc):
