@@ -1,0 +1,1 @@
+"""The durable ledger: WAL segments, partitions, group commit, sealing, compression, recovery."""

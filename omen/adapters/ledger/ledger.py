@@ -1,0 +1,813 @@
+"""The ledger: OMEN's durable, append-only system of record.
+
+One writer thread owns every file descriptor that is written. Callers append from any thread:
+`append()` assigns the record its partition, sequence and LSN at once (so positions follow call
+order) and joins the open batch; the writer takes a whole batch (up to `max_batch_bytes`), frames
+it with omen.native.wal, writes each partition's part with one pwrite, fdatasyncs each file it
+touched once and then completes the batch's Commit, which wakes every waiter. Appends that arrive
+while a batch is being synced form the next batch: that is the group commit.
+
+Durability modes (LedgerOptions.durability):
+
+- ``fsync`` (default): a Commit completes after the fdatasync; an acknowledged record survives
+  a crash of the process, the OS or the machine.
+- ``interval``: a Commit completes after the write; the writer fdatasyncs every `interval_ms`.
+  A process crash loses nothing acknowledged (the bytes are in the page cache); an OS crash or
+  power loss loses up to `interval_ms` (plus one batch) of acknowledged records.
+- ``none``: a Commit completes after the write; data is synced only at segment roll, seal and
+  close. An OS crash or power loss may lose any acknowledged record not yet synced.
+
+Fail closed: a failed write or fsync (ENOSPC, EIO, ...) fails the batch and every later append
+with LedgerFailedError; nothing more is acknowledged, the failure callbacks run (the server
+reports NOT_SERVING) and the writer stops. A failed fsync is never retried: after one, the page
+cache no longer tells which bytes reached the disk.
+
+Recovery (open): every partition's segments are scanned. A torn tail of a partition's last
+segment is zeroed out (the preallocated zeros come back, so stale bytes can never reappear after
+later appends); any other damage stops the open with LedgerCorruptError naming file and offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from heapq import merge
+from typing import Literal
+
+from omen import native
+from omen.adapters.ledger import manifest as manifests
+from omen.adapters.ledger.files import FileLayer
+from omen.adapters.ledger.format import (
+    HEADER_BYTES,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    NS_PER_DAY,
+    RECORD_OVERHEAD,
+    LedgerCorruptError,
+    LedgerError,
+    LedgerFailedError,
+    LedgerLockedError,
+    SegmentHeader,
+    date_of,
+    is_late,
+    is_partition_name,
+    pack_lsn,
+    parse_segment_name,
+    partition_date,
+    segment_name,
+)
+from omen.adapters.ledger.segments import ScanStatus, Segment, load_bytes, record_at, scan_segment
+
+log = logging.getLogger("omen.ledger")
+
+Durability = Literal["fsync", "interval", "none"]
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LedgerOptions:
+    #: Preallocated size of a segment file; a record larger than that gets a segment of its own.
+    segment_bytes: int = 16 * MIB
+    durability: Durability = "fsync"
+    #: `interval` mode: milliseconds between fdatasyncs (the loss window on an OS crash).
+    interval_ms: int = 50
+    #: A batch closes at this many framed bytes; the rest waits for the next write.
+    max_batch_bytes: int = MIB
+    #: How long the writer waits for a batch to fill before writing it (0: write at once; the
+    #: previous batch's fsync is the natural window in which the next one gathers).
+    max_batch_delay_ms: float = 0.0
+    #: Seal a date's partition automatically this long after the UTC date ended (None: never).
+    seal_grace_s: float | None = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    partition: str
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record as read back."""
+
+    position: Position
+    lsn: int
+    type: int
+    body: bytes
+
+
+class Commit:
+    """The outcome of one group commit; shared by every append in the batch."""
+
+    __slots__ = ("_done", "_error", "_event", "_lock", "_loop_futures")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._event: threading.Event | None = None
+        self._loop_futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> None:
+        """Return when durable; raise LedgerFailedError if the batch failed. Call when done."""
+        if self._error is not None:
+            raise self._error
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the batch is durable (or raise why it is not)."""
+        with self._lock:
+            if not self._done and self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        if event is not None and not event.wait(timeout):
+            raise TimeoutError("ledger commit did not complete in time")
+        self.result()
+
+    async def wait_async(self) -> None:
+        """Await durability from an event loop (one wake-up per loop and batch, not per append)."""
+        if not self._done:
+            loop = asyncio.get_running_loop()
+            with self._lock:
+                if not self._done:
+                    mine = [f for owner, f in self._loop_futures if owner is loop]
+                    if mine:
+                        future = mine[0]
+                    else:
+                        future = loop.create_future()
+                        self._loop_futures.append((loop, future))
+            if not self._done:
+                await asyncio.shield(future)
+        self.result()
+
+    def _complete(self, error: BaseException | None) -> None:
+        with self._lock:
+            self._error = error
+            self._done = True
+            event, futures = self._event, self._loop_futures
+            self._loop_futures = []
+        if event is not None:
+            event.set()
+        for loop, future in futures:
+            # A closed loop has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    position: Position
+    lsn: int
+    commit: Commit
+
+
+class _Batch:
+    __slots__ = ("commit", "items", "opened", "size")
+
+    def __init__(self) -> None:
+        # (partition, lsn, type, body), in acceptance order.
+        self.items: list[tuple[_Partition, int, int, bytes]] = []
+        self.size = 0
+        self.commit = Commit()
+        self.opened = time.monotonic()
+
+
+@dataclass
+class _Control:
+    """Work for the writer thread besides appends (sealing), ordered with the batches."""
+
+    run: Callable[[], object]
+    commit: Commit = field(default_factory=Commit)
+    value: object = None
+
+
+@dataclass(eq=False)
+class _Partition:
+    name: str
+    path: str
+    segments: list[Segment] = field(default_factory=list)
+    sealed: bool = False
+    #: Next sequence to hand out (appends reserve sequences before the writer writes them).
+    next_sequence: int = 1
+    manifest: dict[str, object] | None = None
+    # Writer state of the current (last) segment.
+    fd: int = -1
+    write_offset: int = 0
+    capacity: int = 0
+
+    @property
+    def last(self) -> Segment | None:
+        return self.segments[-1] if self.segments else None
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionSummary:
+    name: str
+    sealed: bool
+    record_count: int
+    first_sequence: int
+    last_sequence: int
+    size_bytes: int
+    compressed: bool
+    segments: tuple[str, ...]
+
+
+class Ledger:
+    """An open ledger directory. Use `Ledger.open`; `close()` (or `with`) when done."""
+
+    def __init__(
+        self,
+        root: str,
+        options: LedgerOptions,
+        files: FileLayer,
+        read_only: bool,
+        clock_ns: Callable[[], int],
+    ):
+        self.root = root
+        self.options = options
+        self.files = files
+        self.read_only = read_only
+        self._clock_ns = clock_ns
+        self._parts: dict[str, _Partition] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: deque[_Batch | _Control] = deque()
+        self._next_lsn = 1
+        self._failed: LedgerFailedError | None = None
+        self._closing = False
+        self._lock_fd = -1
+        self._thread: threading.Thread | None = None
+        self._failure_callbacks: list[Callable[[LedgerFailedError], None]] = []
+        self._dirty: set[int] = set()
+        self._torn: list[str] = []
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike[str],
+        options: LedgerOptions | None = None,
+        *,
+        files: FileLayer | None = None,
+        read_only: bool = False,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> Ledger:
+        """Open (creating when needed), lock and recover the ledger at `root`.
+
+        read_only: no lock, no writes, no writer thread; a torn tail is reported in
+        `torn_tails` instead of being repaired (it may be a batch a live writer is writing).
+        """
+        ledger = cls(
+            str(root), options or LedgerOptions(), files or FileLayer(), read_only, clock_ns
+        )
+        try:
+            ledger._open()
+        except BaseException:
+            ledger._release_lock()
+            raise
+        return ledger
+
+    def _open(self) -> None:
+        if not self.read_only:
+            os.makedirs(self.root, exist_ok=True)
+            self._take_lock()
+        elif not os.path.isdir(self.root):
+            raise LedgerError(f"{self.root}: no ledger here (not a directory)")
+        for name in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, name)
+            if is_partition_name(name) and os.path.isdir(path):
+                self._parts[name] = self._recover_partition(name, path)
+        last = [s.last_lsn for p in self._parts.values() for s in p.segments if s.count]
+        manifest_lsns = [
+            int(p.manifest.get("last_lsn", 0))  # type: ignore[call-overload]
+            for p in self._parts.values()
+            if p.manifest is not None
+        ]
+        self._next_lsn = max([0, *last, *manifest_lsns]) + 1
+        if not self.read_only:
+            self._thread = threading.Thread(target=self._run, name="omen-ledger", daemon=True)
+            self._thread.start()
+
+    def _take_lock(self) -> None:
+        path = os.path.join(self.root, LOCK_NAME)
+        fd = self.files.open(path, os.O_RDWR | os.O_CREAT)
+        if not self.files.lock(fd):
+            holder = self.files.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            self.files.close(fd)
+            raise LedgerLockedError(
+                f"ledger {self.root} is in use by another writer (pid {holder}); "
+                "stop it first (read-only commands work alongside it)"
+            )
+        self.files.ftruncate(fd, 0)
+        self.files.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            self.files.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _recover_partition(self, name: str, path: str) -> _Partition:
+        part = _Partition(name, path)
+        manifest_path = os.path.join(path, MANIFEST_NAME)
+        entries = sorted(os.listdir(path))
+        if not self.read_only:
+            for entry in entries:
+                if entry.endswith(".tmp"):  # an interrupted roll, seal or compression
+                    self.files.unlink(os.path.join(path, entry))
+                    log.warning("ledger: removed leftover %s", os.path.join(path, entry))
+        if os.path.exists(manifest_path):
+            part.manifest = manifests.load(self.files, manifest_path)
+            part.sealed = True
+        numbered: dict[int, list[tuple[bool, str]]] = {}
+        for entry in entries:
+            parsed = parse_segment_name(entry)
+            if parsed is not None:
+                numbered.setdefault(parsed[0], []).append((parsed[1], entry))
+        prev_crc = 0
+        expected_sequence = 1
+        numbers = sorted(numbered)
+        for index, number in enumerate(numbers):
+            candidates = numbered[number]
+            # Both forms exist only when a compression was interrupted: the manifest decides.
+            compressed = bool(part.manifest and manifests.is_compressed(part.manifest, number))
+            chosen = next((e for c, e in candidates if c == compressed), candidates[0][1])
+            seg_path = os.path.join(path, chosen)
+            scanned = scan_segment(self.files, seg_path)
+            seg = scanned.segment
+            if index > 0 and seg.header.prev_crc != prev_crc:
+                prev = part.segments[-1]
+                raise LedgerCorruptError(
+                    prev.path,
+                    int(prev.offsets[-1]) if prev.count else HEADER_BYTES,
+                    f"last record does not match the chain CRC in {seg.name}'s header",
+                )
+            if seg.header.partition != name or seg.header.first_sequence != expected_sequence:
+                raise LedgerCorruptError(
+                    seg_path,
+                    0,
+                    f"header names partition {seg.header.partition} from sequence "
+                    f"{seg.header.first_sequence}, expected {name} from {expected_sequence}",
+                )
+            last_segment = index == len(numbers) - 1
+            if scanned.status == ScanStatus.CORRUPT or (
+                scanned.status == ScanStatus.TORN and (not last_segment or part.sealed)
+            ):
+                raise LedgerCorruptError(seg_path, int(scanned.error_offset or 0), scanned.reason)
+            if scanned.status == ScanStatus.TORN:
+                self._repair_tail(seg, scanned.error_offset or seg.valid_end, scanned.reason)
+            part.segments.append(seg)
+            prev_crc = seg.last_crc
+            expected_sequence = seg.next_sequence
+        part.next_sequence = expected_sequence
+        if part.manifest is not None:
+            manifests.check_counts(part.manifest, part.segments, manifest_path)
+        return part
+
+    def _repair_tail(self, seg: Segment, offset: int, reason: str) -> None:
+        where = f"{seg.path} at offset {offset}"
+        if self.read_only:
+            self._torn.append(f"{where}: {reason}")
+            return
+        fd = self.files.open(seg.path, os.O_RDWR)
+        try:
+            self.files.zero_fill(fd, seg.valid_end, seg.file_size)
+            self.files.fdatasync(fd)
+        finally:
+            self.files.close(fd)
+        log.warning(
+            "ledger: truncated a torn tail: %s (%s); %d bytes zeroed; nothing acknowledged "
+            "was there",
+            where,
+            reason,
+            seg.file_size - seg.valid_end,
+        )
+        self._torn.append(f"{where}: {reason}")
+
+    @property
+    def torn_tails(self) -> tuple[str, ...]:
+        """Torn tails found on open (repaired unless read-only)."""
+        return tuple(self._torn)
+
+    # ------------------------------------------------------------------ appending
+
+    def on_failure(self, callback: Callable[[LedgerFailedError], None]) -> None:
+        """Call `callback(error)` (from the writer thread) when the ledger fails closed."""
+        self._failure_callbacks.append(callback)
+
+    @property
+    def failed(self) -> LedgerFailedError | None:
+        return self._failed
+
+    def append(self, timestamp_ns: int, record_type: int, body: bytes) -> Appended:
+        """Queue one record for the partition of `timestamp_ns`'s UTC date.
+
+        Returns at once with the record's position; it is durable when `.commit` completes.
+        """
+        size = RECORD_OVERHEAD + len(body)
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            if self._closing or self.read_only:
+                raise LedgerError("ledger is closed" if self._closing else "ledger is read-only")
+            part = self._route(date_of(timestamp_ns))
+            sequence = part.next_sequence
+            part.next_sequence = sequence + 1
+            lsn = self._next_lsn
+            self._next_lsn = lsn + 1
+            tail = self._queue[-1] if self._queue else None
+            if not isinstance(tail, _Batch) or (
+                tail.size + size > self.options.max_batch_bytes and tail.items
+            ):
+                tail = _Batch()
+                self._queue.append(tail)
+                self._wake.notify()
+            tail.items.append((part, lsn, record_type, body))
+            tail.size += size
+            return Appended(Position(part.name, sequence), lsn, tail.commit)
+
+    def _route(self, date: str) -> _Partition:
+        part = self._parts.get(date)
+        if part is not None and not part.sealed:
+            return part
+        if part is not None:
+            late = date + "-late"
+            part = self._parts.get(late)
+            if part is not None and part.sealed:
+                raise LedgerError(
+                    f"partitions {date} and {late} are both sealed; no record for {date} "
+                    "can be appended"
+                )
+            date = late
+        if part is None:
+            part = _Partition(date, os.path.join(self.root, date))
+            self._parts[date] = part
+        return part
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _run(self) -> None:
+        last_sync = time.monotonic()
+        last_seal_check = 0.0
+        interval = self.options.interval_ms / 1000
+        delay = self.options.max_batch_delay_ms / 1000
+        while True:
+            with self._lock:
+                while not self._queue and not self._closing:
+                    timeout = 1.0
+                    if self._dirty and self.options.durability == "interval":
+                        timeout = max(0.0, last_sync + interval - time.monotonic())
+                    if timeout == 0.0 or not self._wake.wait(timeout):
+                        break
+                if not self._queue and self._closing:
+                    return
+                item = self._queue[0] if self._queue else None
+                if (
+                    isinstance(item, _Batch)
+                    and delay
+                    and item.size < self.options.max_batch_bytes
+                    and len(self._queue) == 1
+                ):
+                    remaining = item.opened + delay - time.monotonic()
+                    if remaining > 0:
+                        self._wake.wait(remaining)
+                if self._queue:
+                    item = self._queue.popleft()
+            try:
+                if isinstance(item, _Batch):
+                    self._write_batch(item)
+                elif isinstance(item, _Control):
+                    self._run_control(item)
+                now = time.monotonic()
+                if self._dirty and (
+                    self.options.durability == "interval" and now - last_sync >= interval
+                ):
+                    self._sync_dirty()
+                    last_sync = now
+                if self.options.seal_grace_s is not None and now - last_seal_check >= 1.0:
+                    last_seal_check = now
+                    self._auto_seal()
+            except OSError as exc:
+                self._fail(exc, item)
+                return
+
+    def _write_batch(self, batch: _Batch) -> None:
+        runs: dict[int, tuple[_Partition, list[tuple[int, bytes, int]]]] = {}
+        for part, lsn, rtype, body in batch.items:
+            runs.setdefault(id(part), (part, []))[1].append((rtype, body, lsn))
+        touched: list[int] = []
+        for part, records in runs.values():
+            touched.extend(self._write_records(part, records))
+        if self.options.durability == "fsync":
+            for fd in touched:
+                self.files.fdatasync(fd)
+        else:
+            self._dirty.update(touched)
+        batch.commit._complete(None)
+
+    def _write_records(self, part: _Partition, records: list[tuple[int, bytes, int]]) -> list[int]:
+        touched: list[int] = []
+        start = 0
+        while start < len(records):
+            needed = RECORD_OVERHEAD + len(records[start][1])
+            if part.fd < 0 or part.capacity - part.write_offset < needed:
+                self._roll(part, needed)
+            # As many records as fit in this segment.
+            room = part.capacity - part.write_offset
+            end = start
+            used = 0
+            while end < len(records):
+                size = RECORD_OVERHEAD + len(records[end][1])
+                if used + size > room:
+                    break
+                used += size
+                end += 1
+            chunk = records[start:end]
+            framed = native.wal.encode_many(
+                (rtype, pack_lsn(lsn) + body) for rtype, body, lsn in chunk
+            )
+            offset = part.write_offset
+            self.files.pwrite(part.fd, framed, offset)
+            seg = part.segments[-1]
+            pos = offset
+            offsets = array("Q")
+            for rtype, body, _ in chunk:
+                offsets.append(pos)
+                seg.types.append(rtype)
+                pos += RECORD_OVERHEAD + len(body)
+            last = offsets[-1] - offset
+            seg.last_crc = int.from_bytes(framed[last + 4 : last + 8], "little")
+            if not seg.count:
+                seg.first_lsn = chunk[0][2]
+            seg.last_lsn = chunk[-1][2]
+            seg.offsets.extend(offsets)  # readers see the records only once they are written
+            seg.valid_end = pos
+            part.write_offset = pos
+            if part.fd not in touched:
+                touched.append(part.fd)
+            start = end
+        return touched
+
+    def _roll(self, part: _Partition, needed: int) -> None:
+        """Start a new segment (the first one, or because the current one is full)."""
+        if not os.path.isdir(part.path):
+            self.files.mkdir(part.path)
+            self.files.fsync_dir(self.root)
+        prev = part.last
+        if prev is not None and part.fd < 0 and prev.file_size - prev.valid_end >= needed:
+            # Reopen the last segment left by an earlier run: it still has room.
+            part.fd = self.files.open(prev.path, os.O_RDWR)
+            part.write_offset = prev.valid_end
+            part.capacity = prev.file_size
+            return
+        if part.fd >= 0:
+            self.files.fdatasync(part.fd)
+            self._dirty.discard(part.fd)
+            self.files.close(part.fd)
+            part.fd = -1
+        number = prev.number + 1 if prev else 1
+        path = os.path.join(part.path, segment_name(number))
+        size = max(self.options.segment_bytes, HEADER_BYTES + needed)
+        header = SegmentHeader(
+            part.name, number, prev.next_sequence if prev else 1, prev.last_crc if prev else 0
+        )
+        tmp = path + ".tmp"
+        fd = self.files.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        try:
+            self.files.zero_fill(fd, 0, size)
+            self.files.pwrite(fd, header.pack(), 0)
+            self.files.fdatasync(fd)
+            self.files.rename(tmp, path)
+            self.files.fsync_dir(part.path)
+        except BaseException:
+            self.files.close(fd)
+            raise
+        part.segments.append(Segment(path, number, False, header, file_size=size))
+        part.fd = fd
+        part.write_offset = HEADER_BYTES
+        part.capacity = size
+
+    def _sync_dirty(self) -> None:
+        for fd in sorted(self._dirty):
+            self.files.fdatasync(fd)
+        self._dirty.clear()
+
+    def _fail(self, exc: OSError, item: _Batch | _Control | None) -> None:
+        error = LedgerFailedError(
+            f"ledger {self.root}: write failed ({exc.strerror or exc}); failing closed: "
+            "nothing more will be acknowledged; restart after fixing the cause"
+        )
+        error.__cause__ = exc
+        log.critical("%s", error)
+        with self._lock:
+            self._failed = error
+            pending = list(self._queue)
+            self._queue.clear()
+        for failed in ([item] if item is not None else []) + pending:
+            failed.commit._complete(error)
+        for callback in self._failure_callbacks:
+            try:
+                callback(error)
+            except Exception:  # a callback must not hide the failure
+                log.exception("ledger failure callback raised")
+
+    def _run_control(self, control: _Control) -> None:
+        try:
+            control.value = control.run()
+        except OSError:
+            raise
+        except BaseException as exc:  # a refused seal fails the request, not the ledger
+            control.commit._complete(exc)
+            return
+        control.commit._complete(None)
+
+    def _submit(self, run: Callable[[], object]) -> _Control:
+        control = _Control(run)
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            if self._closing or self.read_only:
+                raise LedgerError("ledger is closed" if self._closing else "ledger is read-only")
+            self._queue.append(control)
+            self._wake.notify()
+        return control
+
+    # ------------------------------------------------------------------ sealing
+
+    def seal(self, name: str, timeout: float | None = None) -> dict[str, object]:
+        """Seal partition `name` (blocking): no more appends; its manifest is written durably.
+
+        Returns the manifest. Sealing a sealed partition returns its manifest unchanged.
+        """
+        control = self._submit(lambda: self._seal(name))
+        control.commit.wait(timeout)
+        assert isinstance(control.value, dict)
+        return control.value
+
+    async def seal_async(self, name: str) -> dict[str, object]:
+        control = self._submit(lambda: self._seal(name))
+        await control.commit.wait_async()
+        assert isinstance(control.value, dict)
+        return control.value
+
+    def _seal(self, name: str) -> dict[str, object]:
+        """In the writer thread: everything queued before the seal request is already written."""
+        part = self._parts.get(name)
+        if part is None:
+            raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+        if part.sealed and part.manifest is not None:
+            return part.manifest
+        with self._lock:
+            part.sealed = True  # later appends for this date go to <date>-late
+        if part.fd >= 0:
+            self.files.fdatasync(part.fd)
+            self._dirty.discard(part.fd)
+            self.files.close(part.fd)
+            part.fd = -1
+        if not os.path.isdir(part.path):
+            self.files.mkdir(part.path)
+            self.files.fsync_dir(self.root)
+        manifest = manifests.seal(self.files, part.path, part.name, part.segments)
+        part.manifest = manifest
+        log.info(
+            "ledger: sealed partition %s (%d records, fingerprint %s)",
+            name,
+            manifest["record_count"],
+            manifest["fingerprint"],
+        )
+        return manifest
+
+    def _auto_seal(self) -> None:
+        grace_ns = int((self.options.seal_grace_s or 0) * 1e9)
+        now = self._clock_ns()
+        for part in list(self._parts.values()):
+            if part.sealed or is_late(part.name):
+                continue
+            day = partition_date(part.name)
+            end_ns = (day - dt.date(1970, 1, 1)).days * NS_PER_DAY + NS_PER_DAY
+            if now >= end_ns + grace_ns:
+                self._seal(part.name)
+
+    def mark_compressed(self, name: str, manifest: dict[str, object]) -> None:
+        """Record that a sealed partition's segments were replaced by compressed ones."""
+        part = self._parts[name]
+        part.manifest = manifest
+        for seg in part.segments:
+            if manifests.is_compressed(manifest, seg.number):
+                seg.compressed = True
+                seg.path = os.path.join(part.path, segment_name(seg.number, compressed=True))
+
+    # ------------------------------------------------------------------ reading
+
+    def partition_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._parts)
+
+    def summary(self, name: str) -> PartitionSummary:
+        part = self._parts.get(name)
+        if part is None:
+            raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+        count = part.count
+        size = sum(os.path.getsize(s.path) for s in part.segments if os.path.exists(s.path))
+        return PartitionSummary(
+            name,
+            part.sealed,
+            count,
+            1 if count else 0,
+            count,
+            size,
+            bool(part.segments) and all(s.compressed for s in part.segments),
+            tuple(s.name for s in part.segments),
+        )
+
+    def segments(self, name: str) -> list[Segment]:
+        part = self._parts.get(name)
+        if part is None:
+            raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+        return list(part.segments)
+
+    def read(self, name: str, from_sequence: int = 1) -> Iterator[Entry]:
+        """The partition's records from `from_sequence` on, as written so far, in order."""
+        for seg in self.segments(name):
+            count = seg.count  # records written when this segment is reached
+            if seg.first_sequence + count <= from_sequence:
+                continue
+            data = load_bytes(self.files, seg.path)
+            first = max(0, from_sequence - seg.first_sequence)
+            for index in range(first, count):
+                rtype, lsn, body = record_at(data, int(seg.offsets[index]))
+                yield Entry(Position(name, seg.first_sequence + index), lsn, rtype, bytes(body))
+
+    def get(self, position: Position) -> Entry:
+        """One record by position (LedgerError when there is no such record)."""
+        for seg in self.segments(position.partition):
+            index = position.sequence - seg.first_sequence
+            if 0 <= index < seg.count:
+                offset = int(seg.offsets[index])
+                if seg.compressed:
+                    data: bytes = load_bytes(self.files, seg.path)
+                    rtype, lsn, body = record_at(data, offset)
+                else:
+                    with open(seg.path, "rb") as fh:
+                        fh.seek(offset)
+                        head = fh.read(9)
+                        length = int.from_bytes(head[:4], "little")
+                        payload = fh.read(length)
+                    rtype, lsn, body = record_at(head + payload, 0)
+                return Entry(position, lsn, rtype, bytes(body))
+        raise LedgerError(f"no record {position.partition}/{position.sequence}")
+
+    def replay(self) -> Iterator[Entry]:
+        """Every record of every partition, in LSN order: the order the writer accepted them."""
+        return merge(*(self.read(name) for name in self.partition_names()), key=lambda e: e.lsn)
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Write and sync everything queued, then release the files and the lock."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            if self._failed is None and not self.read_only:
+                for part in self._parts.values():
+                    if part.fd >= 0:
+                        self.files.fdatasync(part.fd)
+        finally:
+            for part in self._parts.values():
+                if part.fd >= 0:
+                    self.files.close(part.fd)
+                    part.fd = -1
+            self._release_lock()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
