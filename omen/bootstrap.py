@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from omen import native
+from omen.adapters.ledger.ledger import LedgerOptions
 from omen.adapters.repository.memory import InMemorySignalRepository
 from omen.adapters.ruleset_file import load_ruleset
 from omen.application.pipeline import Pipeline
@@ -58,3 +59,15 @@ def build_app(settings: Settings) -> App:
     statistics = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
     pipeline = Pipeline(ruleset, native.event_hash, repository, statistics)
     return App(settings, ruleset, repository, pipeline, Metrics())
+
+
+def ledger_options(settings: Settings) -> LedgerOptions:
+    """The ledger's options from settings (also used by the `omen ledger` commands)."""
+    return LedgerOptions(
+        segment_bytes=settings.ledger_segment_mib * 1024 * 1024,
+        durability=settings.ledger_durability,
+        interval_ms=settings.ledger_interval_ms,
+        max_batch_bytes=settings.ledger_max_batch_kib * 1024,
+        max_batch_delay_ms=settings.ledger_batch_delay_ms,
+        seal_grace_s=settings.ledger_seal_grace_s,
+    )

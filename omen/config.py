@@ -67,6 +67,37 @@ class Settings(BaseModel):
         description="fault injection: delay every Process call (testing shutdown and timeouts)",
     )
 
+    ledger_durability: Literal["fsync", "interval", "none"] = Field(
+        "fsync",
+        description="when an append is acknowledged: after fdatasync (fsync), after the write "
+        "with an fdatasync every ledger_interval_ms (interval), or after the write (none)",
+    )
+    ledger_interval_ms: int = Field(
+        50, ge=1, le=60_000, description="interval durability: ms between fdatasyncs"
+    )
+    ledger_segment_mib: int = Field(
+        16, ge=1, le=4096, description="preallocated size of a ledger segment file, MiB"
+    )
+    ledger_max_batch_kib: int = Field(
+        1024, ge=4, le=65_536, description="largest group commit, KiB of framed records"
+    )
+    ledger_batch_delay_ms: float = Field(
+        0.0, ge=0, le=100, description="how long a group commit waits to fill (0: not at all)"
+    )
+    ledger_seal_grace_s: float | None = Field(
+        3600.0,
+        ge=0,
+        description="seal a date's partition this long after the UTC date ends; unset: never",
+    )
+    ledger_archive_dir: Path | None = Field(
+        None, description="where `omen ledger archive` moves sealed partitions"
+    )
+
+    @property
+    def ledger_dir(self) -> Path:
+        """The ledger's root: <data_dir>/ledger."""
+        return self.data_dir / "ledger"
+
     @field_validator("api_keys")
     @classmethod
     def _keys_are_usable(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
