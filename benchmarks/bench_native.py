@@ -1,5 +1,5 @@
 """The compiled hot path against its twins and the usual alternatives, one run, one table each:
-hashing, CRC32C, WAL scan + verify, anomaly batch scoring.
+hashing, CRC32C, WAL scan + verify, anomaly batch scoring, text tokenising + term matching.
 
 Usage: python benchmarks/bench_native.py [--wal-gib 1.0] [--points 10000000] [--cpu K]
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from omen import native  # noqa: E402
-from omen._native import anomaly_py, hashing_py, wal_py  # noqa: E402
+from omen._native import anomaly_py, hashing_py, textmatch_py, wal_py  # noqa: E402
 
 try:  # the reference CRC32C binding (SSE4.2), installed by the bench extra
     import google_crc32c
@@ -210,6 +210,47 @@ def bench_anomaly(points: int) -> None:
     )
 
 
+def bench_textmatch(n: int = 20_000) -> None:
+    from bench_pipeline import corpus
+
+    from omen.adapters.ruleset_file import load_ruleset
+    from omen.domain.geography import lexicon_entries as place_terms
+    from omen.domain.semantic import irregular_forms
+    from omen.domain.semantic import lexicon_entries as topic_terms
+    from omen.domain.text import tokenize
+
+    ruleset = load_ruleset()
+    entries = [*topic_terms(ruleset.semantic), *place_terms(ruleset.geographic)]
+    irregular = irregular_forms(ruleset.semantic)
+    compiled = native.textmatch.TextAnalyzer(entries, irregular)
+    twin = textmatch_py.TextAnalyzer(entries, irregular)
+    events = corpus(n)
+    chars = statistics.mean(len(e.title) + len(e.description) for e in events)
+    # Each analysis allocates tens of objects: collect as `omen serve` does (omen.bootstrap).
+    from omen.bootstrap import tune_gc
+    from omen.config import Settings
+
+    tune_gc(Settings().gc_threshold0)
+    rows = [
+        (
+            "native analyze (tokenise + match)",
+            median_time(lambda: [compiled.analyze(e) for e in events]),
+        ),
+        ("twin analyze (tokenise + match)", median_time(lambda: [twin.analyze(e) for e in events])),
+        (
+            "twin tokenise alone (str.translate + split)",
+            median_time(lambda: [(tokenize(e.title), tokenize(e.description)) for e in events]),
+        ),
+    ]
+    base = rows[1][1]
+    table(
+        f"textmatch: tokenise title + description and match {len(compiled.lexicon):,} terms, "
+        f"{n:,} corpus events (~{chars:.0f} chars)",
+        ("implementation", "events/s", "us/event", "vs twin"),
+        [(name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{base / t:.1f}x") for name, t in rows],
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wal-gib", type=float, default=1.0, help="size of the WAL buffer (GiB)")
@@ -228,6 +269,7 @@ def main() -> int:
     bench_crc()
     bench_wal(args.wal_gib)
     bench_anomaly(args.points)
+    bench_textmatch()
     return 0
 
 

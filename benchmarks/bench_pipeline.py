@@ -1,5 +1,5 @@
 """In-process pipeline throughput on one core over a mixed, realistic corpus, with a per-stage
-breakdown.
+breakdown (native and twin rows for the compiled stages: hashing, tokenising + matching).
 
 The corpus mixes what a Polymarket feed carries: relevant logistics markets (chokepoints,
 ports, sanctions, energy, labour, weather) that are emitted, and markets every rule can reject
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from omen import native  # noqa: E402
-from omen._native import hashing_py  # noqa: E402
+from omen._native import hashing_py, textmatch_py  # noqa: E402
 from omen.adapters.repository.memory import InMemorySignalRepository  # noqa: E402
 from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
 from omen.adapters.sources.polymarket import market_to_event  # noqa: E402
@@ -206,9 +206,11 @@ def _fields(event: RawEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in RawEvent.__dataclass_fields__}
 
 
-def new_pipeline(ruleset: Any, hasher: Callable[[RawEvent], str]) -> Pipeline:
+def new_pipeline(
+    ruleset: Any, hasher: Callable[[RawEvent], str], text_matcher: Any = native.TextAnalyzer
+) -> Pipeline:
     stats = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
-    return Pipeline(ruleset, hasher, InMemorySignalRepository(), stats)
+    return Pipeline(ruleset, hasher, InMemorySignalRepository(), stats, text_matcher)
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> float:
@@ -235,18 +237,22 @@ def main() -> int:
     # The same collector tuning `omen serve` applies after start-up (omen.bootstrap.tune_gc).
     tune_gc(Settings().gc_threshold0)
 
-    def run(hasher: Callable[[RawEvent], str]) -> Counter[Outcome]:
-        pipeline = new_pipeline(ruleset, hasher)
+    def run(
+        hasher: Callable[[RawEvent], str], text_matcher: Any = native.TextAnalyzer
+    ) -> Counter[Outcome]:
+        pipeline = new_pipeline(ruleset, hasher, text_matcher)
         return Counter(pipeline.process(e).outcome for e in events)
 
     outcomes = run(native.event_hash)
     whole = timed(lambda: run(native.event_hash), args.repeat)
     whole_twin = timed(lambda: run(hashing_py.event_hash), args.repeat)
+    whole_twins = timed(lambda: run(hashing_py.event_hash, textmatch_py.TextAnalyzer), args.repeat)
 
     # Per-stage: replay the stages one at a time over the same corpus, each on inputs
     # prepared by the earlier stages, so each number is that stage's own cost.
     pipeline = new_pipeline(ruleset, native.event_hash)
     analyzer, rules, stats = pipeline._analyzer, pipeline.rules, pipeline._statistics
+    twin_analyzer = new_pipeline(ruleset, native.event_hash, textmatch_py.TextAnalyzer)._analyzer
     texts = [analyzer.analyze(e) for e in events]
     geos = [locate(e, t, ruleset.geographic) for e, t in zip(events, texts, strict=True)]
     contexts = [pipeline.analyze(e) for e in events]
@@ -262,7 +268,8 @@ def main() -> int:
     stage_fns: list[tuple[str, int, Callable[[], Any]]] = [
         ("hash (native)", n, lambda: [native.event_hash(e) for e in events]),
         ("hash (twin)", n, lambda: [hashing_py.event_hash(e) for e in events]),
-        ("tokenise + match", n, lambda: [analyzer.analyze(e) for e in events]),
+        ("tokenise + match (native)", n, lambda: [analyzer.analyze(e) for e in events]),
+        ("tokenise + match (twin)", n, lambda: [twin_analyzer.analyze(e) for e in events]),
         (
             "geography",
             n,
@@ -294,7 +301,7 @@ def main() -> int:
     print(f"bench_pipeline: in-process Pipeline.process on one core (CPU {cpu})")
     print(
         f"  python {platform.python_version()}, "
-        f"native hashing: {native.IS_NATIVE} ({native.NATIVE_STATUS})"
+        f"native hashing and text matching: {native.IS_NATIVE} ({native.NATIVE_STATUS})"
     )
     print(
         f"  corpus: {n} events; outcomes per pass: "
@@ -304,6 +311,7 @@ def main() -> int:
     rows = [
         ("whole pipeline, native hashing", n / whole, 1e6 * whole / n),
         ("whole pipeline, twin hashing", n / whole_twin, 1e6 * whole_twin / n),
+        ("whole pipeline, all twins", n / whole_twins, 1e6 * whole_twins / n),
         (
             "original design (reported)",
             float(ORIGINAL_DESIGN_EVENTS_PER_S),

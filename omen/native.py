@@ -14,7 +14,7 @@ import os
 from types import ModuleType
 
 #: The compiled modules of omen/_native; each `name` has a twin `name_py`.
-MODULES = ("hashing", "wal", "anomaly")
+MODULES = ("hashing", "wal", "anomaly", "textmatch")
 
 
 class NativeUnavailableError(ImportError):
@@ -62,22 +62,27 @@ NATIVE_STATUS: str = "compiled" if IS_NATIVE else "twins in use: " + "; ".join(_
 hashing: ModuleType = _loaded["hashing"][0]
 wal: ModuleType = _loaded["wal"][0]
 anomaly: ModuleType = _loaded["anomaly"][0]
+textmatch: ModuleType = _loaded["textmatch"][0]
 
 canonical_encoding = hashing.canonical_encoding
 event_hash = hashing.event_hash
 event_hashes = hashing.event_hashes
 crc32c = wal.crc32c
+#: The omen.domain.analysis.TextMatcherFactory the pipeline tokenises and matches text with.
+TextAnalyzer = textmatch.TextAnalyzer
 
 __all__ = [
     "IS_NATIVE",
     "MODULES",
     "NATIVE_STATUS",
     "NativeUnavailableError",
+    "TextAnalyzer",
     "anomaly",
     "canonical_encoding",
     "crc32c",
     "event_hash",
     "event_hashes",
     "hashing",
+    "textmatch",
     "wal",
 ]

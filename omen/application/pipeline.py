@@ -4,7 +4,7 @@ confidence -> signal -> store, with per-market history recorded only for emitted
 from __future__ import annotations
 
 from omen.application.ports import EventHasher, SignalRepository
-from omen.domain.analysis import EventContext, TextAnalyzer
+from omen.domain.analysis import EventContext, TextAnalyzer, TextMatcherFactory
 from omen.domain.anomaly import AnomalyRule, ChangeStatistics, market_key
 from omen.domain.classification import classify
 from omen.domain.enrichment import build_signal
@@ -35,12 +35,15 @@ class Pipeline:
         hasher: EventHasher,
         repository: SignalRepository,
         statistics: ChangeStatistics,
+        text_matcher: TextMatcherFactory = TextAnalyzer,
     ):
+        """`text_matcher` builds the tokeniser and term matcher from the ruleset's terms: the
+        domain's TextAnalyzer (the reference) unless a compiled one is injected."""
         self._ruleset = ruleset
         self._hasher = hasher
         self._repository = repository
         self._statistics = statistics
-        self._analyzer = TextAnalyzer(
+        self._analyzer = text_matcher(
             [*topic_terms(ruleset.semantic), *place_terms(ruleset.geographic)],
             irregular_forms(ruleset.semantic),
         )
@@ -81,9 +84,17 @@ class Pipeline:
                 signal=original,
                 duplicate_of=original.signal_id,
             )
-        ctx = self.analyze(event)
+        # analyze(), inlined: this runs for every event that is not a duplicate.
+        key = market_key(event)
+        text = self._analyzer.analyze(event)
+        ctx = EventContext(
+            event,
+            text,
+            locate(event, text, self._ruleset.geographic),
+            self._statistics.observe(key, event.probability),
+        )
         results, failure = evaluate_rules(self._rules, ctx)
-        self._statistics.record(ctx.history.market_key, event.probability)
+        self._statistics.record(key, event.probability)
         if failure is not None:
             return ProcessResult(
                 Outcome.REJECTED,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from omen.domain.events import Location, RawEvent
 from omen.domain.text import BOUNDARY, Lexicon, TermMatch, tokenize
@@ -27,6 +27,26 @@ class TextAnalysis:
         return [(m, p) for m in self.matches for p in m.payloads if isinstance(p, kind)]
 
 
+class TextMatcher(Protocol):
+    """Tokenises an event's title and description and matches a lexicon's terms in them: the
+    port omen._native.textmatch implements. TextAnalyzer below is the reference; any matcher
+    must return equal TextAnalysis values (same tokens, same matches, same payload objects).
+
+    A Protocol rather than an ABC because a Cython cdef class cannot inherit from an ABC.
+    """
+
+    def analyze(self, event: RawEvent) -> TextAnalysis: ...
+
+
+class TextMatcherFactory(Protocol):
+    """Builds a TextMatcher from (term, payload) entries and irregular forms, as TextAnalyzer's
+    constructor does (the pipeline builds its matcher from its ruleset through one of these)."""
+
+    def __call__(
+        self, entries: Iterable[tuple[str, object]], irregular: Mapping[str, str] | None = None
+    ) -> TextMatcher: ...
+
+
 class TextAnalyzer:
     """One lexicon built from every section's terms; one pass over each event's text."""
 
@@ -34,6 +54,10 @@ class TextAnalyzer:
         self, entries: Iterable[tuple[str, object]], irregular: Mapping[str, str] | None = None
     ):
         self._lexicon: Lexicon[object] = Lexicon(entries, irregular)
+
+    @property
+    def lexicon(self) -> Lexicon[object]:
+        return self._lexicon
 
     def analyze(self, event: RawEvent) -> TextAnalysis:
         tokens = tokenize(event.title)

@@ -151,17 +151,30 @@ def assess(
     params: ConfidenceParams,
 ) -> Confidence:
     """Apply the formula in the module docstring."""
-    rules = sum(r.score for r in results) / len(results) if results else 0.0
+    # Written out term by term (no generators, no intermediate lists): this runs for every
+    # accepted event. The score adds the four products in the order the factors are listed, as
+    # the docstring's formula reads.
+    rules = sum([r.score for r in results]) / len(results) if results else 0.0
     liquidity = liquidity_factor(liquidity_usd, params)
     evidence = min(1.0, evidence_count / params.evidence_full)
     source_value = params.reliability(source)
+    rules_weight = params.rules_weight
+    liquidity_weight = params.liquidity_weight
+    evidence_weight = params.evidence_weight
+    source_weight = params.source_weight
     factors = (
-        ConfidenceFactor("rules", rules, params.rules_weight),
-        ConfidenceFactor("liquidity", liquidity, params.liquidity_weight),
-        ConfidenceFactor("evidence", evidence, params.evidence_weight),
-        ConfidenceFactor("source_reliability", source_value, params.source_weight),
+        ConfidenceFactor("rules", rules, rules_weight),
+        ConfidenceFactor("liquidity", liquidity, liquidity_weight),
+        ConfidenceFactor("evidence", evidence, evidence_weight),
+        ConfidenceFactor("source_reliability", source_value, source_weight),
     )
-    score = min(1.0, max(0.0, sum(f.value * f.weight for f in factors)))
+    total = (
+        rules * rules_weight
+        + liquidity * liquidity_weight
+        + evidence * evidence_weight
+        + source_value * source_weight
+    )
+    score = min(1.0, max(0.0, total))
     half = params.interval_base + params.interval_spread * (1.0 - (liquidity + evidence) / 2.0)
     interval = ConfidenceInterval(max(0.0, score - half), min(1.0, score + half))
     if score >= params.level_high:

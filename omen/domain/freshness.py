@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from omen.domain.analysis import EventContext
-from omen.domain.events import MarketState
+from omen.domain.events import MarketState, RawEvent
 from omen.domain.signals import RuleStatus, ValidationResult
 
 NS_PER_SECOND = 1_000_000_000
@@ -87,9 +87,12 @@ def format_time(ns: int) -> str:
 def format_duration(ns: int) -> str:
     """A non-negative span in the largest unit that keeps it >= 1, to one decimal."""
     seconds = ns / NS_PER_SECOND
-    for unit, size in (("days", 86_400.0), ("hours", 3_600.0), ("minutes", 60.0)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
+    if seconds >= 86_400.0:
+        return f"{seconds / 86_400.0:.1f} days"
+    if seconds >= 3_600.0:
+        return f"{seconds / 3_600.0:.1f} hours"
+    if seconds >= 60.0:
+        return f"{seconds / 60.0:.1f} minutes"
     return f"{seconds:.1f} seconds"
 
 
@@ -106,8 +109,34 @@ class FreshnessRule:
         self._soon_ns = params.resolves_soon_hours * NS_PER_HOUR
 
     def evaluate(self, ctx: EventContext) -> ValidationResult:
-        p = self._p
         event = ctx.event
+        # The common case first, with the reason the general path below would give: a live
+        # market resolving later than resolves_soon_hours, with two consistent outcome prices.
+        state = event.market_state
+        resolution = event.resolution_date_ns
+        prices = event.outcome_prices
+        if (
+            state is not MarketState.RESOLVED
+            and state is not MarketState.CLOSED
+            and resolution is not None
+            and len(prices) == 2
+        ):
+            gap = resolution - event.observed_at_ns
+            if gap >= self._soon_ns:
+                total = math.fsum(prices)
+                if abs(total - 1.0) <= self._warn_gap:
+                    return ValidationResult(
+                        self.name,
+                        self.version,
+                        RuleStatus.PASSED,
+                        1.0,
+                        f"market live; resolves in {format_duration(gap)}; "
+                        f"outcome prices sum to {total:.4g}",
+                    )
+        return self._evaluate(event)
+
+    def _evaluate(self, event: RawEvent) -> ValidationResult:
+        p = self._p
         failures: list[str] = []
         warnings: list[str] = []
         notes: list[str] = []

@@ -40,6 +40,9 @@ class LiquidityRule:
     def __init__(self, params: LiquidityParams) -> None:
         self._min = params.min_usd
         self._full = params.full_score_usd
+        # The threshold's half of every reason, formatted once.
+        self._passed = f" >= ${params.min_usd:,.2f}"
+        self._failed = f" < ${params.min_usd:,.2f}"
 
     def evaluate(self, ctx: EventContext) -> ValidationResult:
         liquidity = ctx.event.liquidity_usd
@@ -50,12 +53,12 @@ class LiquidityRule:
                 self.version,
                 RuleStatus.PASSED,
                 score,
-                f"liquidity ${liquidity:,.2f} >= ${self._min:,.2f}",
+                f"liquidity ${liquidity:,.2f}{self._passed}",
             )
         return ValidationResult(
             self.name,
             self.version,
             RuleStatus.FAILED,
             score,
-            f"liquidity ${liquidity:,.2f} < ${self._min:,.2f}",
+            f"liquidity ${liquidity:,.2f}{self._failed}",
         )

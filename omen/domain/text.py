@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -77,6 +77,19 @@ class TermMatch(Generic[T]):
     length: int
 
 
+class LexiconTables(NamedTuple, Generic[T]):
+    """A built Lexicon's lookups, for a compiled matcher that must agree with Lexicon.match.
+
+    surface: every surface form -> the listed word it stands for (listed words map to themselves).
+    terms: listed words of a term, in order -> (its canonical text, its payloads).
+    starts: surface forms that can start a term -> (the word, the longest term starting there).
+    """
+
+    surface: Mapping[str, str]
+    terms: Mapping[tuple[str, ...], tuple[str, tuple[T, ...]]]
+    starts: Mapping[str, tuple[str, int]]
+
+
 class LexiconError(ValueError):
     """The term list is ambiguous (one surface form would stand for two different words)."""
 
@@ -136,6 +149,11 @@ class Lexicon(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._terms)
+
+    @property
+    def tables(self) -> LexiconTables[T]:
+        """Read-only views of the lookups match() uses (copy them before changing anything)."""
+        return LexiconTables(self._surface, self._terms, self._starts)
 
     def normalise(self, tokens: Sequence[str]) -> list[str]:
         """Each token as the listed word it is a form of, or unchanged."""
