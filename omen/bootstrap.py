@@ -7,10 +7,13 @@ import os
 from dataclasses import dataclass
 
 from omen import native
-from omen.adapters.ledger.ledger import LedgerOptions
-from omen.adapters.repository.memory import InMemorySignalRepository
+from omen.adapters.ledger.format import LedgerError
+from omen.adapters.ledger.ledger import Ledger, LedgerOptions, Position
+from omen.adapters.ledger.signals import LedgerSignalStore, rebuild, signal_at
+from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.adapters.ruleset_file import load_ruleset
 from omen.application.pipeline import Pipeline
+from omen.application.process import ProcessEvents
 from omen.config import Settings
 from omen.domain.ruleset import Ruleset
 from omen.errors import StartupError
@@ -21,9 +24,11 @@ from omen.observability import Metrics
 class App:
     settings: Settings
     ruleset: Ruleset
-    repository: InMemorySignalRepository
+    repository: LedgerIndexedRepository[Position]
     pipeline: Pipeline
     metrics: Metrics
+    ledger: Ledger
+    process: ProcessEvents
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -54,11 +59,30 @@ def build_app(settings: Settings) -> App:
     """Everything `omen serve` needs, wired; nothing is listening yet."""
     prepare_data_dir(settings)
     ruleset = load_ruleset(settings.ruleset_file)
-    repository = InMemorySignalRepository()
+    ledger = open_ledger(settings)
+    repository = LedgerIndexedRepository(signal_at(ledger))
     # The compiled ChangeStatistics when available (same results as the domain's reference).
     statistics = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
-    pipeline = Pipeline(ruleset, native.event_hash, repository, statistics)
-    return App(settings, ruleset, repository, pipeline, Metrics())
+    # The compiled TextMatcher likewise (same TextAnalysis as the domain's TextAnalyzer).
+    pipeline = Pipeline(ruleset, native.event_hash, repository, statistics, native.TextAnalyzer)
+    try:
+        # Invariant 2: the duplicate index and the anomaly statistics come from the ledger.
+        rebuild(ledger, repository.restore, statistics)
+    except BaseException:
+        ledger.close()
+        raise
+    process = ProcessEvents(pipeline, LedgerSignalStore(ledger))
+    return App(settings, ruleset, repository, pipeline, Metrics(), ledger, process)
+
+
+def open_ledger(settings: Settings, read_only: bool = False) -> Ledger:
+    """The ledger at settings.ledger_dir, recovered; StartupError says why it cannot open."""
+    try:
+        return Ledger.open(settings.ledger_dir, ledger_options(settings), read_only=read_only)
+    except LedgerError as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(f"ledger {settings.ledger_dir}: {exc.strerror or exc}") from None
 
 
 def ledger_options(settings: Settings) -> LedgerOptions:
@@ -69,5 +93,5 @@ def ledger_options(settings: Settings) -> LedgerOptions:
         interval_ms=settings.ledger_interval_ms,
         max_batch_bytes=settings.ledger_max_batch_kib * 1024,
         max_batch_delay_ms=settings.ledger_batch_delay_ms,
-        seal_grace_s=settings.ledger_seal_grace_s,
+        seal_grace_s=settings.ledger_seal_grace_s if settings.ledger_auto_seal else None,
     )

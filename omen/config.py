@@ -84,10 +84,11 @@ class Settings(BaseModel):
     ledger_batch_delay_ms: float = Field(
         0.0, ge=0, le=100, description="how long a group commit waits to fill (0: not at all)"
     )
-    ledger_seal_grace_s: float | None = Field(
-        3600.0,
-        ge=0,
-        description="seal a date's partition this long after the UTC date ends; unset: never",
+    ledger_auto_seal: bool = Field(
+        True, description="seal each date's partition ledger_seal_grace_s after the date ends"
+    )
+    ledger_seal_grace_s: float = Field(
+        3600.0, ge=0, le=30 * 86_400, description="seconds after a UTC date ends before auto-seal"
     )
     ledger_archive_dir: Path | None = Field(
         None, description="where `omen ledger archive` moves sealed partitions"

@@ -35,3 +35,8 @@ class NotFoundError(OmenError):
 
 class StartupError(OmenError):
     """The server cannot start: a port is taken, a directory is not writable, ..."""
+
+
+class LedgerUnavailableError(OmenError):
+    """The ledger cannot make records durable (it failed closed, or is shutting down); nothing
+    is acknowledged until it is back. Maps to UNAVAILABLE."""

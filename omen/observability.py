@@ -30,8 +30,13 @@ class Metrics:
         )
         self.process_seconds = Histogram(
             "omen_process_seconds",
-            "Time to process one event in the pipeline",
+            "Time to process one event: pipeline plus waiting for its ledger group commit",
             buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
+            registry=r,
+        )
+        self.ledger_failed = Gauge(
+            "omen_ledger_failed",
+            "1 once the ledger failed closed (a write or fsync error): nothing is acknowledged",
             registry=r,
         )
         self.shutting_down = Gauge(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from omen.domain.events import RawEvent
 from omen.domain.signals import OmenSignal, SignalCategory
@@ -43,3 +44,46 @@ class SignalRepository(abc.ABC):
         min_confidence: float = 0.0,
     ) -> SignalPage:
         """Signals from emission index `offset` on that pass the filters, at most `limit`."""
+
+
+class Durable(Protocol):
+    """Completes when a ledger append is durable (raises LedgerUnavailableError if it never
+    will be). Many appends share one: a group commit."""
+
+    @property
+    def done(self) -> bool: ...
+
+    async def wait_async(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerTicket:
+    """Where an append went, and when it is durable."""
+
+    partition: str
+    sequence: int
+    durable: Durable
+
+
+class SignalLedger(abc.ABC):
+    """The system of record: emitted signals, and the rejected events' observations that the
+    anomaly statistics were fed (so that replaying the ledger rebuilds them exactly)."""
+
+    @abc.abstractmethod
+    def append_signal(
+        self, signal: OmenSignal, market_key: str, probability: float
+    ) -> LedgerTicket:
+        """Queue an emitted signal; it is durable when the ticket's `durable` completes."""
+
+    @abc.abstractmethod
+    def append_observation(
+        self, event_hash: str, market_key: str, probability: float, observed_at_ns: int
+    ) -> LedgerTicket:
+        """Queue the observation of a rejected event (recorded in the market's history)."""
+
+    @property
+    @abc.abstractmethod
+    def failed(self) -> Exception | None:
+        """Why the ledger stopped accepting appends, or None while it is healthy."""

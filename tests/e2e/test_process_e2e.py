@@ -280,34 +280,6 @@ def test_health_is_serving_and_needs_no_key(channel):
             "unary_stream",
             "reconciler",
         ),
-        (
-            "LedgerServiceStub",
-            "ListPartitions",
-            service_pb2.ListPartitionsRequest(),
-            "unary",
-            "ledger",
-        ),
-        (
-            "LedgerServiceStub",
-            "SealPartition",
-            service_pb2.SealPartitionRequest(),
-            "unary",
-            "ledger",
-        ),
-        (
-            "LedgerServiceStub",
-            "VerifyPartition",
-            service_pb2.VerifyPartitionRequest(),
-            "unary",
-            "ledger",
-        ),
-        (
-            "LedgerServiceStub",
-            "ReadPartition",
-            service_pb2.ReadPartitionRequest(),
-            "unary_stream",
-            "ledger",
-        ),
     ],
 )
 def test_rpcs_not_built_yet_answer_unimplemented_naming_what_is_missing(

@@ -64,6 +64,9 @@ class FileLayer:
     def mkdir(self, path: str) -> None:
         os.mkdir(path)
 
+    def rmdir(self, path: str) -> None:
+        os.rmdir(path)
+
     def fsync_dir(self, path: str) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:

@@ -40,7 +40,7 @@ import struct
 from dataclasses import dataclass
 
 from omen import native
-from omen.errors import OmenError
+from omen.errors import LedgerUnavailableError, OmenError
 
 MAGIC = b"OMENSEG\x00"
 FORMAT_VERSION = 1
@@ -83,7 +83,7 @@ class LedgerLockedError(LedgerError):
     """Another writer holds the ledger."""
 
 
-class LedgerFailedError(LedgerError):
+class LedgerFailedError(LedgerError, LedgerUnavailableError):
     """A write or fsync failed earlier; the ledger acknowledges nothing more (fail closed)."""
 
 
@@ -158,8 +158,16 @@ def is_late(name: str) -> bool:
 
 def date_of(timestamp_ns: int) -> str:
     """The partition (UTC date) of an event observed at `timestamp_ns`."""
-    day = dt.date(1970, 1, 1) + dt.timedelta(days=timestamp_ns // NS_PER_DAY)
-    return day.isoformat()
+    day = timestamp_ns // NS_PER_DAY
+    name = _DAY_NAMES.get(day)
+    if name is None:
+        name = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+        if len(_DAY_NAMES) < 4096:
+            _DAY_NAMES[day] = name
+    return name
+
+
+_DAY_NAMES: dict[int, str] = {}
 
 
 def pack_lsn(lsn: int) -> bytes:

@@ -1,14 +1,19 @@
-"""Translate omen.v1 protobuf messages to domain values and back. No logic beyond the mapping."""
+"""Translate omen.v1 protobuf messages to domain values and back. No logic beyond the mapping.
+
+Signals are converted by omen.adapters.proto_codec (the ledger stores them in the same form).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.protobuf import timestamp_pb2
-
 from omen._proto import service_pb2, signal_pb2
+from omen.adapters.proto_codec import (
+    enum_number,
+    signal_to_proto,
+    timestamp,
+    validation_result_to_proto,
+)
 from omen.domain.events import Location, MarketState, Movement, RawEvent
-from omen.domain.signals import OmenSignal, ProcessResult, ValidationResult
+from omen.domain.signals import ProcessResult
 from omen.domain.validation import FieldViolation, validate_event
 
 _NS = 1_000_000_000
@@ -85,90 +90,9 @@ def event_from_proto(
     return event, out
 
 
-def _enum(value: int) -> Any:
-    """A domain IntEnum as the plain number protobuf stores (the numbers are kept equal)."""
-    return int(value)
-
-
-def timestamp(ns: int) -> timestamp_pb2.Timestamp:
-    seconds, nanos = divmod(ns, _NS)
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
-
-
-def _location(loc: Location) -> signal_pb2.Location:
-    return signal_pb2.Location(lat=loc.lat, lon=loc.lon, name=loc.name, region_code=loc.region_code)
-
-
-def validation_result_to_proto(r: ValidationResult) -> signal_pb2.ValidationResult:
-    return signal_pb2.ValidationResult(
-        rule_name=r.rule_name,
-        rule_version=r.rule_version,
-        status=_enum(r.status),
-        score=r.score,
-        reason=r.reason,
-    )
-
-
-def signal_to_proto(s: OmenSignal) -> signal_pb2.OmenSignal:
-    t = s.temporal
-    temporal = signal_pb2.TemporalContext(
-        horizon=_enum(t.horizon),
-        days_to_resolution=t.days_to_resolution,
-        market_age_days=t.market_age_days,
-    )
-    if t.resolution_date_ns is not None:
-        temporal.resolution_date.CopyFrom(timestamp(t.resolution_date_ns))
-    return signal_pb2.OmenSignal(
-        signal_id=s.signal_id,
-        input_event_hash=s.input_event_hash,
-        source_event_id=s.source_event_id,
-        source=s.source,
-        market_id=s.market_id,
-        title=s.title,
-        description=s.description,
-        probability=s.probability,
-        probability_is_estimate=s.probability_is_estimate,
-        confidence_score=s.confidence_score,
-        confidence_level=_enum(s.confidence_level),
-        confidence_factors=[
-            signal_pb2.ConfidenceFactor(name=f.name, value=f.value, weight=f.weight)
-            for f in s.confidence_factors
-        ],
-        confidence_interval=signal_pb2.ConfidenceInterval(
-            lower=s.confidence_interval.lower, upper=s.confidence_interval.upper
-        ),
-        category=_enum(s.category),
-        signal_type=_enum(s.signal_type),
-        status=_enum(s.status),
-        geographic=signal_pb2.GeographicContext(
-            regions=s.geographic.regions,
-            chokepoints=s.geographic.chokepoints,
-            coordinates=[_location(c) for c in s.geographic.coordinates],
-        ),
-        temporal=temporal,
-        evidence=[
-            signal_pb2.Evidence(kind=e.kind, description=e.description, value=e.value, url=e.url)
-            for e in s.evidence
-        ],
-        validation_results=[validation_result_to_proto(r) for r in s.validation_results],
-        impact_hints=signal_pb2.ImpactHints(
-            domains=s.impact_hints.domains,
-            direction=_enum(s.impact_hints.direction),
-            keywords=s.impact_hints.keywords,
-            routing_key=s.impact_hints.routing_key,
-        ),
-        ruleset_version=s.ruleset_version,
-        trace_id=s.trace_id,
-        observed_at=timestamp(s.observed_at_ns),
-        generated_at=timestamp(s.generated_at_ns),
-        ledger_partition=s.ledger_partition,
-        ledger_sequence=s.ledger_sequence,
-    )
-
-
 def process_response_to_proto(result: ProcessResult) -> service_pb2.ProcessResponse:
     response = service_pb2.ProcessResponse(
-        outcome=_enum(result.outcome),
+        outcome=enum_number(result.outcome),
         validation_results=[validation_result_to_proto(r) for r in result.validation_results],
         reason=result.reason,
         duplicate_of=result.duplicate_of,
@@ -180,3 +104,12 @@ def process_response_to_proto(result: ProcessResult) -> service_pb2.ProcessRespo
             response.ledger_position.partition = result.signal.ledger_partition
             response.ledger_position.sequence = result.signal.ledger_sequence
     return response
+
+
+__all__ = [
+    "event_from_proto",
+    "process_response_to_proto",
+    "signal_to_proto",
+    "timestamp",
+    "validation_result_to_proto",
+]

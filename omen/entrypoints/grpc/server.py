@@ -51,7 +51,7 @@ async def start(app: App) -> RunningServer:
     # The generated *_grpc helpers carry no annotations.
     service_pb2_grpc.add_SignalServiceServicer_to_server(  # type: ignore[no-untyped-call]
         SignalServicer(
-            app.pipeline,
+            app.process,
             app.repository,
             app.metrics,
             settings.max_event_bytes,
@@ -60,7 +60,7 @@ async def start(app: App) -> RunningServer:
         server,
     )
     service_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(), server)  # type: ignore[no-untyped-call]
-    service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(), server)  # type: ignore[no-untyped-call]
+    service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(app.ledger), server)  # type: ignore[no-untyped-call]
     health_servicer = DrainingHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -76,7 +76,20 @@ async def start(app: App) -> RunningServer:
     await server.start()
     for name in ("", *OMEN_SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    loop = asyncio.get_running_loop()
+
+    def ledger_failed(error: Exception) -> None:  # runs in the ledger's writer thread
+        app.metrics.ledger_failed.set(1)
+        asyncio.run_coroutine_threadsafe(_not_serving(health_servicer), loop)
+
+    app.ledger.on_failure(ledger_failed)
     return RunningServer(server, health_servicer, port)
+
+
+async def _not_serving(health_servicer: DrainingHealthServicer) -> None:
+    """The ledger failed closed: nothing can be acknowledged, so the server is not serving."""
+    for name in ("", *OMEN_SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
 async def shutdown(running: RunningServer, app: App) -> None:
@@ -84,6 +97,8 @@ async def shutdown(running: RunningServer, app: App) -> None:
     app.metrics.shutting_down.set(1)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(app.settings.grace_period_s)
+    # Every answered call's records are durable already; close() syncs what is left.
+    await asyncio.to_thread(app.ledger.close)
 
 
 async def serve(app: App) -> int:
@@ -127,6 +142,7 @@ async def serve(app: App) -> int:
         log.info("stopped")
         return 0
     finally:
+        app.ledger.close()
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()

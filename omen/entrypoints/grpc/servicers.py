@@ -16,19 +16,23 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from omen._proto import service_pb2, service_pb2_grpc, signal_pb2
-from omen.application.pipeline import Pipeline
+from omen.adapters.ledger.format import LedgerError, is_partition_name
+from omen.adapters.ledger.ledger import Ledger, PartitionSummary
+from omen.adapters.ledger.records import RecordType
+from omen.adapters.ledger.signals import signal_of
 from omen.application.ports import SignalRepository
+from omen.application.process import ProcessEvents
 from omen.domain.signals import Outcome, SignalCategory
 from omen.domain.validation import FieldViolation
 from omen.entrypoints.grpc import convert
 from omen.entrypoints.grpc.status import invalid_argument, unimplemented_message
+from omen.errors import LedgerUnavailableError
 from omen.observability import Metrics
 
 log = logging.getLogger("omen.grpc")
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SIGNAL_ID = re.compile(r"^sig-[0-9a-f]{32}$")
-_LEDGER = "the durable ledger is not built yet (planned: ledger with group commit, issue #5)"
 _STREAMING = "streaming ingest is not built yet (planned: ProcessStream, issue #6); use Process"
 _WATCH = "the live signal tail is not built yet (planned: WatchSignals, issue #6); use ListSignals"
 _SOURCES = "no pull sources are built yet (planned: Polymarket source adapter)"
@@ -48,14 +52,14 @@ def trace_id_from(context: grpc.aio.ServicerContext) -> str:
 class SignalServicer(service_pb2_grpc.SignalServiceServicer):
     def __init__(
         self,
-        pipeline: Pipeline,
+        process: ProcessEvents,
         repository: SignalRepository,
         metrics: Metrics,
         max_event_bytes: int,
         clock_ns: Callable[[], int] = time.time_ns,
         process_delay_s: float = 0.0,
     ):
-        self._pipeline = pipeline
+        self._process = process
         self._repository = repository
         self._metrics = metrics
         self._max_event_bytes = max_event_bytes
@@ -86,7 +90,10 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         if violations:
             await self._invalid(context, violations)
         started = time.perf_counter()
-        result = self._pipeline.process(event, trace_id=trace_id_from(context))
+        try:
+            result = await self._process.process(event, trace_id=trace_id_from(context))
+        except LedgerUnavailableError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         self._metrics.process_seconds.observe(time.perf_counter() - started)
         self._outcome_counters[result.outcome].inc()
         return convert.process_response_to_proto(result)
@@ -126,8 +133,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         if signal is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
-                f"no signal {request.signal_id} was emitted by this server "
-                "(signals are kept in memory until the ledger lands)",
+                f"no signal {request.signal_id} in this server's ledger",
             )
             raise AssertionError("unreachable: abort raises")
         return convert.signal_to_proto(signal)
@@ -214,34 +220,83 @@ class ReconcileServicer(service_pb2_grpc.ReconcileServiceServicer):
 
 
 class LedgerServicer(service_pb2_grpc.LedgerServiceServicer):
+    def __init__(self, ledger: Ledger):
+        self._ledger = ledger
+
+    async def _partition(self, name: str, context: grpc.aio.ServicerContext) -> str:
+        if not name:
+            violation = FieldViolation("partition", "is required")
+        elif not is_partition_name(name):
+            violation = FieldViolation(
+                "partition", f"must be YYYY-MM-DD or YYYY-MM-DD-late, got {name[:40]!r}"
+            )
+        elif name not in self._ledger.partition_names():
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no partition {name} in the ledger")
+            raise AssertionError("unreachable: abort raises")
+        else:
+            return name
+        await context.abort_with_status(invalid_argument([violation]))
+        raise AssertionError("unreachable: abort raises")
+
     async def ListPartitions(
         self, request: service_pb2.ListPartitionsRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.ListPartitionsResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("ListPartitions", _LEDGER)
-        )
-        raise AssertionError("unreachable")  # pragma: no cover
+        infos = [
+            partition_info(self._ledger.summary(name)) for name in self._ledger.partition_names()
+        ]
+        return service_pb2.ListPartitionsResponse(partitions=infos)
 
     async def SealPartition(
         self, request: service_pb2.SealPartitionRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.SealPartitionResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("SealPartition", _LEDGER)
+        name = await self._partition(request.partition, context)
+        try:
+            manifest = await self._ledger.seal_async(name)
+        except LedgerUnavailableError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise AssertionError("unreachable: abort raises") from None
+        except LedgerError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            raise AssertionError("unreachable: abort raises") from None
+        return service_pb2.SealPartitionResponse(
+            partition=partition_info(self._ledger.summary(name)),
+            fingerprint=str(manifest["fingerprint"]),
         )
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def VerifyPartition(
         self, request: service_pb2.VerifyPartitionRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.VerifyPartitionResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("VerifyPartition", _LEDGER)
+        from omen.adapters.ledger import maintenance
+
+        name = await self._partition(request.partition, context)
+        report = await asyncio.to_thread(maintenance.verify, self._ledger, name)
+        return service_pb2.VerifyPartitionResponse(
+            ok=report.ok, records_verified=report.records_verified, problems=report.problems
         )
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def ReadPartition(
         self, request: service_pb2.ReadPartitionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[service_pb2.LedgerRecord]:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("ReadPartition", _LEDGER)
-        )
-        yield service_pb2.LedgerRecord()  # pragma: no cover - abort raises
+        name = await self._partition(request.partition, context)
+        for entry in self._ledger.read(name, max(1, request.from_sequence)):
+            if entry.type != RecordType.SIGNAL:
+                continue  # observations of rejected events carry no signal
+            yield service_pb2.LedgerRecord(
+                position=service_pb2.LedgerPosition(
+                    partition=entry.position.partition, sequence=entry.position.sequence
+                ),
+                signal=convert.signal_to_proto(signal_of(entry)),
+            )
+
+
+def partition_info(summary: PartitionSummary, archived: bool = False) -> service_pb2.PartitionInfo:
+    return service_pb2.PartitionInfo(
+        name=summary.name,
+        sealed=summary.sealed,
+        record_count=summary.record_count,
+        first_sequence=summary.first_sequence,
+        last_sequence=summary.last_sequence,
+        size_bytes=summary.size_bytes,
+        compressed=summary.compressed,
+        archived=archived,
+    )

@@ -1,0 +1,179 @@
+"""omen.v1.OmenSignal <-> domain OmenSignal, both ways, exactly.
+
+The gRPC servicers answer with these messages and the ledger stores them (serialised) in its
+SIGNAL records, so a signal read back from the ledger after a restart is the one emitted:
+signal_from_proto(signal_to_proto(s)) == s for every signal the pipeline builds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from omen._proto import signal_pb2
+from omen.domain.events import Location
+from omen.domain.signals import (
+    ConfidenceFactor,
+    ConfidenceInterval,
+    ConfidenceLevel,
+    Evidence,
+    GeographicContext,
+    ImpactDirection,
+    ImpactHints,
+    OmenSignal,
+    RuleStatus,
+    SignalCategory,
+    SignalStatus,
+    SignalType,
+    TemporalContext,
+    TimeHorizon,
+    ValidationResult,
+)
+
+_NS = 1_000_000_000
+
+
+def enum_number(value: int) -> Any:
+    """A domain IntEnum as the plain number protobuf stores (the numbers are kept equal)."""
+    return int(value)
+
+
+def timestamp(ns: int) -> timestamp_pb2.Timestamp:
+    seconds, nanos = divmod(ns, _NS)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+def _location(loc: Location) -> signal_pb2.Location:
+    return signal_pb2.Location(lat=loc.lat, lon=loc.lon, name=loc.name, region_code=loc.region_code)
+
+
+def validation_result_to_proto(r: ValidationResult) -> signal_pb2.ValidationResult:
+    return signal_pb2.ValidationResult(
+        rule_name=r.rule_name,
+        rule_version=r.rule_version,
+        status=enum_number(r.status),
+        score=r.score,
+        reason=r.reason,
+    )
+
+
+def signal_to_proto(s: OmenSignal) -> signal_pb2.OmenSignal:
+    t = s.temporal
+    temporal = signal_pb2.TemporalContext(
+        horizon=enum_number(t.horizon),
+        days_to_resolution=t.days_to_resolution,
+        market_age_days=t.market_age_days,
+    )
+    if t.resolution_date_ns is not None:
+        temporal.resolution_date.CopyFrom(timestamp(t.resolution_date_ns))
+    return signal_pb2.OmenSignal(
+        signal_id=s.signal_id,
+        input_event_hash=s.input_event_hash,
+        source_event_id=s.source_event_id,
+        source=s.source,
+        market_id=s.market_id,
+        title=s.title,
+        description=s.description,
+        probability=s.probability,
+        probability_is_estimate=s.probability_is_estimate,
+        confidence_score=s.confidence_score,
+        confidence_level=enum_number(s.confidence_level),
+        confidence_factors=[
+            signal_pb2.ConfidenceFactor(name=f.name, value=f.value, weight=f.weight)
+            for f in s.confidence_factors
+        ],
+        confidence_interval=signal_pb2.ConfidenceInterval(
+            lower=s.confidence_interval.lower, upper=s.confidence_interval.upper
+        ),
+        category=enum_number(s.category),
+        signal_type=enum_number(s.signal_type),
+        status=enum_number(s.status),
+        geographic=signal_pb2.GeographicContext(
+            regions=s.geographic.regions,
+            chokepoints=s.geographic.chokepoints,
+            coordinates=[_location(c) for c in s.geographic.coordinates],
+        ),
+        temporal=temporal,
+        evidence=[
+            signal_pb2.Evidence(kind=e.kind, description=e.description, value=e.value, url=e.url)
+            for e in s.evidence
+        ],
+        validation_results=[validation_result_to_proto(r) for r in s.validation_results],
+        impact_hints=signal_pb2.ImpactHints(
+            domains=s.impact_hints.domains,
+            direction=enum_number(s.impact_hints.direction),
+            keywords=s.impact_hints.keywords,
+            routing_key=s.impact_hints.routing_key,
+        ),
+        ruleset_version=s.ruleset_version,
+        trace_id=s.trace_id,
+        observed_at=timestamp(s.observed_at_ns),
+        generated_at=timestamp(s.generated_at_ns),
+        ledger_partition=s.ledger_partition,
+        ledger_sequence=s.ledger_sequence,
+    )
+
+
+def _ns(ts: timestamp_pb2.Timestamp) -> int:
+    return int(ts.seconds * _NS + ts.nanos)
+
+
+def validation_result_from_proto(r: signal_pb2.ValidationResult) -> ValidationResult:
+    return ValidationResult(r.rule_name, r.rule_version, RuleStatus(r.status), r.score, r.reason)
+
+
+def signal_from_proto(m: signal_pb2.OmenSignal) -> OmenSignal:
+    t = m.temporal
+    g = m.geographic
+    h = m.impact_hints
+    return OmenSignal(
+        signal_id=m.signal_id,
+        input_event_hash=m.input_event_hash,
+        source_event_id=m.source_event_id,
+        source=m.source,
+        market_id=m.market_id,
+        title=m.title,
+        description=m.description,
+        probability=m.probability,
+        probability_is_estimate=m.probability_is_estimate,
+        confidence_score=m.confidence_score,
+        confidence_level=ConfidenceLevel(m.confidence_level),
+        confidence_factors=tuple(
+            ConfidenceFactor(f.name, f.value, f.weight) for f in m.confidence_factors
+        ),
+        confidence_interval=ConfidenceInterval(
+            m.confidence_interval.lower, m.confidence_interval.upper
+        ),
+        category=SignalCategory(m.category),
+        signal_type=SignalType(m.signal_type),
+        status=SignalStatus(m.status),
+        geographic=GeographicContext(
+            tuple(g.regions),
+            tuple(g.chokepoints),
+            tuple(Location(c.lat, c.lon, c.name, c.region_code) for c in g.coordinates),
+        ),
+        temporal=TemporalContext(
+            TimeHorizon(t.horizon),
+            _ns(t.resolution_date) if t.HasField("resolution_date") else None,
+            t.days_to_resolution,
+            t.market_age_days,
+        ),
+        evidence=tuple(Evidence(e.kind, e.description, e.value, e.url) for e in m.evidence),
+        validation_results=tuple(validation_result_from_proto(r) for r in m.validation_results),
+        impact_hints=ImpactHints(
+            tuple(h.domains), ImpactDirection(h.direction), tuple(h.keywords), h.routing_key
+        ),
+        ruleset_version=m.ruleset_version,
+        trace_id=m.trace_id,
+        observed_at_ns=_ns(m.observed_at),
+        generated_at_ns=_ns(m.generated_at),
+        ledger_partition=m.ledger_partition,
+        ledger_sequence=m.ledger_sequence,
+    )
+
+
+def signal_from_bytes(data: bytes) -> OmenSignal:
+    message = signal_pb2.OmenSignal()
+    message.ParseFromString(data)
+    return signal_from_proto(message)
