@@ -134,17 +134,24 @@ def _check_names(names: list[str]) -> None:
 
 def _ls(ctx: Context, args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
+    tombstones: set[str] = set()
     if ctx.root.is_dir():
         with _open_read_only(ctx.root) as ledger:
             for name in ledger.partition_names():
                 s = ledger.summary(name)
-                rows.append(
-                    {**dataclasses.asdict(s), "archived": False, "segments": list(s.segments)}
-                )
+                row = {**dataclasses.asdict(s), "segments": list(s.segments)}
+                if s.archived:  # listed once, from the ledger's tombstone
+                    row["path"] = ledger.archive_location(name)
+                    tombstones.add(name)
+                rows.append(row)
             torn = list(ledger.torn_tails)
     else:
         torn = []
     for a in maintenance.archived_partitions(ctx.archive_dir):
+        if a.name in tombstones:
+            continue
+        # Archived without a tombstone (by an older version), or a copy the ledger does not
+        # know about.
         rows.append(
             {
                 "name": a.name,

@@ -151,17 +151,49 @@ def test_seal_compress_archive_end_to_end(data, tmp_path):
 
     archived = omen(root, "archive", DAY1, archive=archive)
     assert archived.returncode == 0, archived.stderr
-    assert not (root / "ledger" / DAY1).exists() and (archive / DAY1 / "MANIFEST.json").exists()
-    listed = json.loads(omen(root, "ls", "--json", archive=archive).stdout)["partitions"]
-    assert [(p["name"], p["archived"], p["compressed"]) for p in listed] == [
-        (DAY1, True, True),
-        (DAY2, False, False),
+    assert os.listdir(root / "ledger" / DAY1) == ["ARCHIVED"]  # the tombstone
+    assert (archive / DAY1 / "MANIFEST.json").exists()
+    for with_archive in (archive, None):  # listed once, from the tombstone, either way
+        listed = json.loads(omen(root, "ls", "--json", archive=with_archive).stdout)["partitions"]
+        assert [
+            (p["name"], p["archived"], p["sealed"], p["compressed"], p["record_count"])
+            for p in listed
+        ] == [
+            (DAY1, True, True, True, len(of(written, DAY1))),
+            (DAY2, False, False, False, len(of(written, DAY2))),
+        ]
+        assert listed[0]["path"] == str(archive / DAY1)
+    table = omen(root, "ls", archive=archive).stdout.splitlines()
+    assert len(table) == 3 and table[1].split()[:4] == [
+        DAY1,
+        "archived",
+        "zstd",
+        str(len(of(written, DAY1))),
     ]
+    assert len(omen(root, "cat", DAY1).stdout.splitlines()) == len(of(written, DAY1))
     assert len(omen(root, "cat", DAY1, archive=archive).stdout.splitlines()) == len(
         of(written, DAY1)
     )
     assert omen(root, "verify", DAY1, archive=archive).returncode == 0
+    every = omen(root, "verify", "--json")  # the archived partition once: its copy verified
+    assert every.returncode == 0, every.stdout
+    assert [
+        (p["partition"], p["ok"], p["records_verified"])
+        for p in json.loads(every.stdout)["partitions"]
+    ] == [(DAY1, True, len(of(written, DAY1))), (DAY2, True, len(of(written, DAY2)))]
+    again = omen(root, "archive", DAY1, archive=archive)
+    assert again.returncode == 0 and again.stdout.startswith(f"archived {DAY1}: ")
+    assert contents(root / "ledger") == sorted(written, key=lambda w: w.lsn)
     assert contents(root / "ledger", archive) == sorted(written, key=lambda w: w.lsn)
+
+    # The copy moved away: ls still lists the partition; cat and verify say where it was.
+    archive.rename(tmp_path / "moved")
+    listed = json.loads(omen(root, "ls", "--json").stdout)["partitions"]
+    assert [(p["name"], p["archived"]) for p in listed] == [(DAY1, True), (DAY2, False)]
+    missing = omen(root, "cat", DAY1)
+    assert missing.returncode == 1 and str(archive / DAY1) in missing.stderr
+    unverified = omen(root, "verify", DAY1)
+    assert unverified.returncode == 1 and str(archive / DAY1) in unverified.stdout
 
 
 def test_repair_salvages_a_damaged_ledger_end_to_end(data):

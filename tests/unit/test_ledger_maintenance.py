@@ -3,8 +3,10 @@ step of seal, compress and archive, and repair."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,17 +23,20 @@ from omen.adapters.ledger.format import (
     LedgerLockedError,
     SegmentHeader,
 )
-from omen.adapters.ledger.ledger import Ledger
+from omen.adapters.ledger.ledger import Ledger, Position
 from tests.ledger_data import (
     DAY1,
     DAY2,
+    DAY_NS,
     OPTIONS,
     CrashingFiles,
     Written,
     append,
     build,
     contents,
+    record,
 )
+from tests.support import NS, T0_NS
 
 MAX_STEPS = 400
 
@@ -264,18 +269,59 @@ def test_compress_and_archive_refuse_an_unsealed_partition_and_a_read_only_ledge
 # ---------------------------------------------------------------------------------- archive
 
 
+def by_lsn(written: list[Written]) -> list[Written]:
+    return sorted(written, key=lambda w: w.lsn)
+
+
+def entries(ledger_entries) -> list[Written]:
+    return [Written(e.position.partition, e.lsn, e.type, e.body) for e in ledger_entries]
+
+
+def day_ns(partition: str) -> int:
+    return T0_NS if partition.startswith(DAY1) else T0_NS + DAY_NS
+
+
+def append_one(ledger: Ledger, partition: str, i: int):
+    """Append record `i` for `partition`'s date; return the Appended once durable."""
+    timestamp = day_ns(partition) + i * NS
+    rtype, body = record(i, timestamp)
+    appended = ledger.append(timestamp, rtype, body)
+    appended.commit.wait(30)
+    return appended
+
+
+def archive_one(root: Path, partition: str, archive_dir: Path, compress: bool = False) -> None:
+    seal(root, partition, compress=compress)
+    with Ledger.open(root, OPTIONS) as ledger:
+        maintenance.archive(ledger, partition, archive_dir)
+
+
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "compressed"])
-def test_archive_moves_a_verified_copy_and_the_ledger_forgets_the_partition(
-    tmp_path, ledger_copy, compressed
-):
+def test_archive_moves_a_verified_copy_and_leaves_a_tombstone(tmp_path, ledger_copy, compressed):
     root, written = ledger_copy
     archive_dir = tmp_path / "archive"
     seal(root, DAY1, compress=compressed)
+    manifest = json.loads((root / DAY1 / MANIFEST_NAME).read_text())
     with Ledger.open(root, OPTIONS) as ledger:
+        before = list(ledger.read(DAY1))
         report = maintenance.archive(ledger, DAY1, archive_dir)
-        assert ledger.partition_names() == [DAY2]
+        assert ledger.partition_names() == [DAY1, DAY2]
+        summary = ledger.summary(DAY1)
+        assert summary.archived and summary.sealed
+        assert list(ledger.read(DAY1)) == before  # readers of this process switch at once
+        assert ledger.archive_location(DAY1) == str(archive_dir / DAY1)
+        # Archiving it again changes nothing; compressing it is refused.
+        again = maintenance.archive(ledger, DAY1, archive_dir)
+        assert (again.files, again.record_count) == (0, len(before))
+        with pytest.raises(LedgerError, match="archived"):
+            maintenance.compress(ledger, DAY1)
     assert report.destination == str(archive_dir / DAY1)
-    assert not (root / DAY1).exists()
+    assert os.listdir(root / DAY1) == [maintenance.ARCHIVED_NAME]  # the tombstone
+    marker = json.loads((root / DAY1 / maintenance.ARCHIVED_NAME).read_text())
+    assert marker["archive"] == str(archive_dir / DAY1)
+    for key in maintenance.MARKER_SUMMARY_KEYS:
+        assert marker[key] == manifest[key], key
+    assert marker["archived_at"]
     assert sorted(os.listdir(archive_dir)) == [DAY1]
     (listed,) = maintenance.archived_partitions(archive_dir)
     assert (listed.name, listed.record_count, listed.compressed) == (
@@ -284,24 +330,165 @@ def test_archive_moves_a_verified_copy_and_the_ledger_forgets_the_partition(
         compressed,
     )
     assert maintenance.verify_partition(FileLayer(), str(archive_dir / DAY1), DAY1).ok
-    assert contents(root) == of(written, DAY2)
-    assert contents(root, archive_dir) == sorted(written, key=lambda w: w.lsn)
+    with Ledger.open(root, read_only=True) as ledger:
+        assert ledger.partition_names() == [DAY1, DAY2]
+        assert ledger.summary(DAY1) == summary
+        assert (summary.record_count, summary.first_sequence, summary.last_sequence) == (
+            len(before),
+            1,
+            len(before),
+        )
+        assert summary.compressed == compressed
+        assert summary.segments == listed.segments and summary.size_bytes == listed.size_bytes
+        assert ledger.get(before[5].position) == before[5]
+        report_ok = maintenance.verify(ledger, DAY1)  # verifies the archive copy
+        assert report_ok.ok and report_ok.records_verified == len(before), report_ok.problems
+    # The ledger alone reads the archived records (from the copy), each once.
+    assert contents(root) == by_lsn(written)
+    assert contents(root, archive_dir) == by_lsn(written)
 
 
-def test_an_archived_marker_with_a_verified_copy_finishes_the_removal_on_open(
+@pytest.mark.parametrize("partition", [DAY1, DAY2])
+def test_after_archival_a_record_for_the_date_goes_to_late_with_a_fresh_lsn(
+    tmp_path, ledger_copy, partition
+):
+    """DAY2 holds the highest LSNs: after archiving it, only its tombstone remembers them."""
+    root, written = ledger_copy
+    top = max(w.lsn for w in written)
+    archived_lsns = {w.lsn for w in of(written, partition)}
+    archive_dir = tmp_path / "archive"
+    seal(root, partition)
+    with Ledger.open(root, OPTIONS) as ledger:
+        maintenance.archive(ledger, partition, archive_dir)
+        first = append_one(ledger, partition, 3000)
+    assert first.position == Position(partition + "-late", 1)
+    assert first.lsn == top + 1
+    for n in (2, 3):  # after close + reopen, twice: the LSN counter and the route hold
+        with Ledger.open(root, OPTIONS) as ledger:
+            assert ledger.summary(partition).archived
+            later = append_one(ledger, partition, 3000 + n)
+        assert later.position == Position(partition + "-late", n)
+        assert later.lsn == top + n
+    found = contents(root)  # (asserts no LSN is readable twice)
+    assert {w.lsn for w in found if w.partition == partition} == archived_lsns
+    assert [w.lsn for w in found if w.partition == partition + "-late"] == [
+        top + 1,
+        top + 2,
+        top + 3,
+    ]
+    assert not (archive_dir / (partition + "-late")).exists()
+
+
+def test_the_next_lsn_after_reopening_counts_a_tombstone_that_held_the_highest_lsns(
     tmp_path, ledger_copy
 ):
     root, written = ledger_copy
+    top = max(w.lsn for w in written)
+    assert top in {w.lsn for w in of(written, DAY2)}
+    archive_one(root, DAY2, tmp_path / "archive")
+    with Ledger.open(root, OPTIONS) as ledger:  # nothing appended since the archival
+        appended = append_one(ledger, DAY1, 4000)
+    assert appended.position == Position(DAY1, len(of(written, DAY1)) + 1)
+    assert appended.lsn == top + 1
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "compressed"])
+def test_replay_after_archival_returns_every_record_once_in_lsn_order(
+    tmp_path, ledger_copy, compressed
+):
+    root, written = ledger_copy
+    with Ledger.open(root, OPTIONS) as ledger:  # interleave the two dates' LSNs
+        for i in range(5):
+            written += append(ledger, [100 + i]) + append(ledger, [1100 + i], T0_NS + DAY_NS)
+    archive_one(root, DAY1, tmp_path / "archive", compress=compressed)
+    for read_only in (False, True):
+        with Ledger.open(root, None if read_only else OPTIONS, read_only=read_only) as ledger:
+            replayed = entries(ledger.replay())
+            assert replayed == by_lsn(written)
+            day1 = [w for w in replayed if w.partition == DAY1]
+            assert [e.position.sequence for e in ledger.read(DAY1)] == list(range(1, len(day1) + 1))
+
+
+def test_with_the_archive_copy_moved_away_open_works_replay_skips_and_read_raises(
+    tmp_path, ledger_copy, caplog
+):
+    root, written = ledger_copy
+    archive_dir = tmp_path / "archive"
+    archive_one(root, DAY1, archive_dir)
+    moved = tmp_path / "elsewhere"
+    archive_dir.rename(moved)
+    top = max(w.lsn for w in written)
+    for read_only in (True, False):
+        with Ledger.open(root, None if read_only else OPTIONS, read_only=read_only) as ledger:
+            assert ledger.partition_names() == [DAY1, DAY2]
+            summary = ledger.summary(DAY1)  # from the tombstone: no need for the copy
+            assert summary.archived and summary.record_count == len(of(written, DAY1))
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="omen.ledger"):
+                replayed = entries(ledger.replay())
+            assert replayed == of(written, DAY2)
+            (warning,) = [r for r in caplog.records if "replay skips" in r.getMessage()]
+            assert DAY1 in warning.getMessage()
+            assert str(archive_dir / DAY1) in warning.getMessage()
+            copy = str(archive_dir / DAY1)
+            with pytest.raises(LedgerError, match="archived to") as raised:
+                list(ledger.read(DAY1))
+            assert copy in str(raised.value)
+            with pytest.raises(LedgerError, match="cannot be read"):
+                ledger.get(Position(DAY1, 1))
+            report = maintenance.verify(ledger, DAY1)
+            assert not report.ok and copy in report.problems[0]
+            if not read_only:  # the date stays sealed, the LSNs stay counted
+                appended = append_one(ledger, DAY1, 3000)
+                assert (appended.position, appended.lsn) == (Position(DAY1 + "-late", 1), top + 1)
+    moved.rename(archive_dir)  # back in place: readable again
+    with Ledger.open(root, read_only=True) as ledger:
+        assert entries(ledger.read(DAY1)) == of(written, DAY1)
+
+
+def test_list_partitions_rpc_lists_an_archived_partition_once(tmp_path, ledger_copy):
+    from omen._proto import service_pb2
+    from omen.entrypoints.grpc.servicers import LedgerServicer
+
+    root, written = ledger_copy
+    archive_one(root, DAY1, tmp_path / "archive", compress=True)
+    with Ledger.open(root, OPTIONS) as ledger:
+        response = asyncio.run(
+            LedgerServicer(ledger).ListPartitions(service_pb2.ListPartitionsRequest(), None)
+        )
+    assert [
+        (p.name, p.archived, p.sealed, p.compressed, p.record_count, p.last_sequence)
+        for p in response.partitions
+    ] == [
+        (DAY1, True, True, True, len(of(written, DAY1)), len(of(written, DAY1))),
+        (DAY2, False, False, False, len(of(written, DAY2)), len(of(written, DAY2))),
+    ]
+
+
+def test_a_legacy_archived_marker_with_a_verified_copy_finishes_into_a_tombstone(
+    tmp_path, ledger_copy
+):
+    """A marker naming only the copy (as written before markers carried the summary), with
+    the partition's files still there: open removes the files and completes the marker."""
+    root, written = ledger_copy
     archive_dir = tmp_path / "archive"
     seal(root, DAY1)
+    manifest = json.loads((root / DAY1 / MANIFEST_NAME).read_text())
     shutil.copytree(root / DAY1, archive_dir / DAY1)
-    (root / DAY1 / maintenance.ARCHIVED_NAME).write_text(
-        json.dumps({"archive": str(archive_dir / DAY1)})
-    )
+    marker = root / DAY1 / maintenance.ARCHIVED_NAME
+    marker.write_text(json.dumps({"archive": str(archive_dir / DAY1)}))
+    with Ledger.open(root, read_only=True) as ledger:  # read-only: archived, nothing changed
+        assert ledger.summary(DAY1).archived
+        assert len(os.listdir(root / DAY1)) > 1
     with Ledger.open(root, OPTIONS) as ledger:
-        assert ledger.partition_names() == [DAY2]
-    assert not (root / DAY1).exists()
-    assert contents(root, archive_dir) == sorted(written, key=lambda w: w.lsn)
+        assert ledger.partition_names() == [DAY1, DAY2]
+        assert ledger.summary(DAY1).archived
+    assert os.listdir(root / DAY1) == [maintenance.ARCHIVED_NAME]
+    completed = json.loads(marker.read_text())
+    assert completed["last_lsn"] == manifest["last_lsn"]
+    assert completed["record_count"] == manifest["record_count"]
+    assert contents(root) == by_lsn(written)
+    assert contents(root, archive_dir) == by_lsn(written)
 
 
 def test_an_archived_marker_with_a_damaged_copy_keeps_the_partition(tmp_path, ledger_copy):
@@ -314,19 +501,69 @@ def test_an_archived_marker_with_a_damaged_copy_keeps_the_partition(tmp_path, le
     marker.write_text(json.dumps({"archive": str(archive_dir / DAY1)}))
     with Ledger.open(root, OPTIONS) as ledger:
         assert ledger.partition_names() == [DAY1, DAY2]
+        assert not ledger.summary(DAY1).archived
     assert not marker.exists()
     assert contents(root) == sorted(written, key=lambda w: w.lsn)
+
+
+# ---------------------------------------------------------------------------------- read-only
+
+
+class TornViewFiles(FileLayer):
+    """Reads of `path` see a zero hole over its first record (a write in flight seen out of
+    order) the first `torn_reads` times, then the real bytes."""
+
+    def __init__(self, path: str, hole: tuple[int, int], torn_reads: int) -> None:
+        self.path = path
+        self.hole = hole
+        self.torn_reads = torn_reads
+        self.reads = 0
+
+    def read_file(self, path: str) -> bytes:
+        data = super().read_file(path)
+        if path != self.path:
+            return data
+        self.reads += 1
+        if self.reads > self.torn_reads:
+            return data
+        torn = bytearray(data)
+        start, end = self.hole
+        torn[start:end] = bytes(end - start)
+        return bytes(torn)
+
+
+def test_a_read_only_open_rereads_a_live_last_segment_that_looked_corrupt(ledger_copy):
+    root, written = ledger_copy
+    (*_, (path, offsets, _)) = segments(root, DAY2)
+    assert len(offsets) >= 2
+    hole = (offsets[0], offsets[1])
+    files = TornViewFiles(str(path), hole, torn_reads=2)
+    with Ledger.open(root, read_only=True, files=files) as ledger:
+        assert ledger.torn_tails == ()
+        assert entries(ledger.replay()) == by_lsn(written)
+    assert files.reads > 2  # read torn twice, then whole
+    stuck = TornViewFiles(str(path), hole, torn_reads=1000)  # real damage reads the same
+    with pytest.raises(LedgerCorruptError, match="corrupt record") as raised:
+        Ledger.open(root, read_only=True, files=stuck)
+    assert raised.value.path == str(path) and raised.value.offset == offsets[0]
+    assert 1 < stuck.reads <= 1 + maintenance._LIVE_RETRIES
+    # A writable open never retries (it holds the lock: no writer can be appending), and a
+    # sealed partition's segments are never rewritten.
+    with pytest.raises(LedgerCorruptError):
+        Ledger.open(root, OPTIONS, files=TornViewFiles(str(path), hole, torn_reads=1))
 
 
 # ---------------------------------------------------------------------------------- crashes
 
 
 def assert_recovered(root: Path) -> None:
-    """After a writable open: no leftovers, and each segment in exactly one form."""
+    """After a writable open: no leftovers, each segment in exactly one form, and an ARCHIVED
+    marker only alone (a tombstone), never next to files an archival left behind."""
     for partition in (p for p in root.iterdir() if p.is_dir()):
         names = set(os.listdir(partition))
         assert names, f"{partition} is an empty partition directory"
-        assert not [n for n in names if n.endswith(".tmp") or n == maintenance.ARCHIVED_NAME]
+        assert not [n for n in names if n.endswith(".tmp")]
+        assert maintenance.ARCHIVED_NAME not in names or names == {maintenance.ARCHIVED_NAME}
         assert not [n for n in names if n.endswith(".wal") and n + ".zst" in names], names
 
 
@@ -424,15 +661,21 @@ def test_a_crash_between_any_two_steps_of_archive_loses_nothing(tmp_path, ledger
 
     def check(copy: Path) -> None:
         assert contents(copy / "ledger", copy / "archive") == expected
+        with Ledger.open(copy / "ledger", read_only=True) as ledger:
+            assert ledger.partition_names() == [DAY1, DAY2]
+            assert entries(ledger.replay()) == expected  # archived or not, every record once
 
     def finish(copy: Path) -> None:
         with Ledger.open(copy / "ledger", OPTIONS) as ledger:
-            if DAY1 in ledger.partition_names():
+            if not ledger.summary(DAY1).archived:
                 maintenance.archive(ledger, DAY1, copy / "archive")
-            assert ledger.partition_names() == [DAY2]
-        assert not (copy / "ledger" / DAY1).exists()
+            assert ledger.partition_names() == [DAY1, DAY2]
+            assert ledger.summary(DAY1).archived
+            assert maintenance.verify(ledger, DAY1).ok
+        assert os.listdir(copy / "ledger" / DAY1) == [maintenance.ARCHIVED_NAME]
         assert sorted(os.listdir(copy / "archive")) == [DAY1]  # no leftover .tmp copy
         assert maintenance.verify_partition(FileLayer(), str(copy / "archive" / DAY1), DAY1).ok
+        assert contents(copy / "ledger") == expected  # the tombstone reads the copy
 
     steps = crash_at_every_step(root, operation, check, finish)
     assert steps > 3 * len(segments(root, DAY1))

@@ -25,6 +25,10 @@ cache no longer tells which bytes reached the disk.
 Recovery (open): every partition's segments are scanned. A torn tail of a partition's last
 segment is zeroed out (the preallocated zeros come back, so stale bytes can never reappear after
 later appends); any other damage stops the open with LedgerCorruptError naming file and offset.
+A read-only open re-reads a corrupt-looking last segment of an unsealed partition a few times
+first: a live writer may be writing it. A partition directory holding only the ARCHIVED marker
+is an archived partition's tombstone: listed (sealed, archived), its marker's last LSN counted
+for the next LSN, its records read from the archive copy the marker names (see maintenance).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from heapq import merge
 from typing import Literal
@@ -66,13 +70,20 @@ from omen.adapters.ledger.format import (
     partition_date,
     segment_name,
 )
-from omen.adapters.ledger.maintenance import finish_interrupted
+from omen.adapters.ledger.maintenance import (
+    ARCHIVED_NAME,
+    finish_interrupted,
+    read_marker,
+    rescan_live_tail,
+)
 from omen.adapters.ledger.segments import ScanStatus, Segment, load_bytes, record_at, scan_segment
 
 log = logging.getLogger("omen.ledger")
 
 Durability = Literal["fsync", "interval", "none"]
 MIB = 1024 * 1024
+_SPARE_CHUNK = MIB
+_SPARE_PAUSE_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,19 @@ class Entry:
     body: bytes
 
 
+class _SharedWait(asyncio.Future[None]):
+    """The one future every coroutine of one event loop awaits for one commit.
+
+    Cancelling one waiting task must not cancel the others' wait, so cancel() refuses; asyncio
+    then raises CancelledError in that task as soon as the commit completes (one group commit
+    later). One future per loop and batch, not per append: completing a batch of N appends
+    costs one call_soon_threadsafe and one set_result.
+    """
+
+    def cancel(self, msg: object = None) -> bool:
+        return False
+
+
 class Commit:
     """The outcome of one group commit; shared by every append in the batch."""
 
@@ -117,9 +141,7 @@ class Commit:
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._event: threading.Event | None = None
-        # Futures of the coroutines awaiting this commit, by event loop: completing the commit
-        # costs one call_soon_threadsafe per loop, however many appends share the batch.
-        self._waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        self._waiters: dict[asyncio.AbstractEventLoop, _SharedWait] = {}
 
     @property
     def done(self) -> bool:
@@ -141,18 +163,16 @@ class Commit:
         self.result()
 
     async def wait_async(self) -> None:
-        """Await durability from an event loop. Cancelling one waiter cancels only its wait."""
+        """Await durability from an event loop."""
         if not self._done:
             loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
             with self._lock:
-                waiting = not self._done
-                if waiting:
-                    waiters = self._waiters.get(loop)
-                    if waiters is None:
-                        self._waiters[loop] = waiters = []
-                    waiters.append(future)
-            if waiting:
+                future = None
+                if not self._done:
+                    future = self._waiters.get(loop)
+                    if future is None:
+                        future = self._waiters[loop] = _SharedWait(loop=loop)
+            if future is not None:
                 await future
         self.result()
 
@@ -164,23 +184,31 @@ class Commit:
             self._waiters = {}
         if event is not None:
             event.set()
-        for loop, futures in waiters.items():
+        for loop, future in waiters.items():
             # A closed loop has nobody waiting any more.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, futures)
+                loop.call_soon_threadsafe(_settle, future)
 
 
-def _settle(futures: list[asyncio.Future[None]]) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_result(None)
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
-@dataclass(frozen=True, slots=True)
 class Appended:
-    position: Position
-    lsn: int
-    commit: Commit
+    """Where an append went (known at once) and its commit (durable when it completes)."""
+
+    __slots__ = ("commit", "lsn", "partition", "sequence")
+
+    def __init__(self, partition: str, sequence: int, lsn: int, commit: Commit):
+        self.partition = partition
+        self.sequence = sequence
+        self.lsn = lsn
+        self.commit = commit
+
+    @property
+    def position(self) -> Position:
+        return Position(self.partition, self.sequence)
 
 
 class _Batch:
@@ -216,6 +244,12 @@ class _Partition:
     fd: int = -1
     write_offset: int = 0
     capacity: int = 0
+    #: Archived: the directory holds only the ARCHIVED marker (a tombstone); `manifest` is the
+    #: marker (the manifest's summary), the records are in the copy at `archive`.
+    archived: bool = False
+    archive: str = ""
+    #: The archive copy's segments, scanned on first use.
+    archive_segments: list[Segment] | None = None
 
     @property
     def last(self) -> Segment | None:
@@ -236,6 +270,13 @@ class PartitionSummary:
     size_bytes: int
     compressed: bool
     segments: tuple[str, ...]
+    #: The partition was moved to the archive; the ledger keeps its tombstone (the figures above
+    #: are the archive copy's).
+    archived: bool = False
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 class Ledger:
@@ -308,7 +349,7 @@ class Ledger:
             path = os.path.join(self.root, name)
             if is_partition_name(name) and os.path.isdir(path):
                 part = self._recover_partition(name, path)
-                if part is not None:  # None: it had been archived (the removal is finished)
+                if part is not None:  # None: an empty directory, no partition
                     self._parts[name] = part
         last = [s.last_lsn for p in self._parts.values() for s in p.segments if s.count]
         manifest_lsns = [
@@ -354,7 +395,9 @@ class Ledger:
             part.sealed = True
         # Finish (or, read-only, step around) a compression or archival a crash interrupted.
         if not finish_interrupted(self.files, path, part.manifest, self.read_only):
-            return None
+            if os.path.exists(os.path.join(path, ARCHIVED_NAME)):
+                return self._tombstone(name, path)
+            return None  # an empty directory: no partition
         entries = sorted(os.listdir(path))
         numbered: dict[int, list[tuple[bool, str]]] = {}
         for entry in entries:
@@ -371,6 +414,15 @@ class Ledger:
             chosen = next((e for c, e in candidates if c == compressed), candidates[0][1])
             seg_path = os.path.join(path, chosen)
             scanned = scan_segment(self.files, seg_path)
+            if (
+                self.read_only
+                and not part.sealed
+                and index == len(numbers) - 1
+                and scanned.status == ScanStatus.CORRUPT
+            ):
+                # A live writer may be appending: a read overlapping its write can see a later
+                # page before an earlier one. Re-read a few times before calling it damage.
+                scanned = rescan_live_tail(self.files, seg_path, scanned)
             seg = scanned.segment
             if index > 0 and seg.header.prev_crc != prev_crc:
                 prev = part.segments[-1]
@@ -399,6 +451,16 @@ class Ledger:
         part.next_sequence = expected_sequence
         if part.manifest is not None:
             manifests.check_counts(part.manifest, part.segments, manifest_path)
+        return part
+
+    def _tombstone(self, name: str, path: str) -> _Partition:
+        """An archived partition: sealed, no segments here; its marker stands in for the
+        manifest (so the next LSN counts the archived ones) and names the copy."""
+        marker = read_marker(self.files, os.path.join(path, ARCHIVED_NAME))
+        part = _Partition(name, path, sealed=True, manifest=marker)
+        part.archived = True
+        part.archive = str(marker["archive"])
+        part.next_sequence = int(marker.get("last_sequence") or 0) + 1
         return part
 
     def _repair_tail(self, seg: Segment, offset: int, reason: str) -> None:
@@ -447,33 +509,58 @@ class Ledger:
 
         Returns at once with the record's position; it is durable when `.commit` completes.
         """
-        size = RECORD_OVERHEAD + len(body)
+        size = self._checked_size(body)
+        with self._lock:
+            self._check_open()
+            return self._enqueue(timestamp_ns, record_type, body, size)
+
+    def append_many(self, records: Sequence[tuple[int, int, bytes]]) -> list[Appended]:
+        """Queue (timestamp_ns, type, body) records at once, in order (one lock, usually one
+        group commit). Commits complete in order, so the last record's commit completing
+        means every one of them is durable. Nothing is queued if any record is refused."""
+        sizes = [self._checked_size(body) for _, _, body in records]
+        with self._lock:
+            self._check_open()
+            enqueue = self._enqueue
+            return [
+                enqueue(ts, rtype, body, size)
+                for (ts, rtype, body), size in zip(records, sizes, strict=True)
+            ]
+
+    @staticmethod
+    def _checked_size(body: bytes) -> int:
+        size: int = RECORD_OVERHEAD + len(body)
         if size - native.wal.HEADER_BYTES > native.wal.MAX_RECORD_BYTES:
             # Refused here: in the writer thread, encoding it would fail the whole batch.
             raise LedgerError(
                 f"a record of {len(body)} bytes exceeds the ledger's limit of "
                 f"{native.wal.MAX_RECORD_BYTES - LSN_BYTES} bytes"
             )
-        with self._lock:
-            if self._failed is not None:
-                raise self._failed
-            if self._closing or self.read_only:
-                raise LedgerError("ledger is closed" if self._closing else "ledger is read-only")
-            part = self._route(date_of(timestamp_ns))
-            sequence = part.next_sequence
-            part.next_sequence = sequence + 1
-            lsn = self._next_lsn
-            self._next_lsn = lsn + 1
-            tail = self._queue[-1] if self._queue else None
-            if not isinstance(tail, _Batch) or (
-                tail.size + size > self.options.max_batch_bytes and tail.items
-            ):
-                tail = _Batch()
-                self._queue.append(tail)
-                self._wake.notify()
-            tail.items.append((part, lsn, record_type, body))
-            tail.size += size
-            return Appended(Position(part.name, sequence), lsn, tail.commit)
+        return size
+
+    def _check_open(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        if self._closing or self.read_only:
+            raise LedgerError("ledger is closed" if self._closing else "ledger is read-only")
+
+    def _enqueue(self, timestamp_ns: int, record_type: int, body: bytes, size: int) -> Appended:
+        """Give the record its position and LSN and put it in the open batch (lock held)."""
+        part = self._route(date_of(timestamp_ns))
+        sequence = part.next_sequence
+        part.next_sequence = sequence + 1
+        lsn = self._next_lsn
+        self._next_lsn = lsn + 1
+        tail = self._queue[-1] if self._queue else None
+        if not isinstance(tail, _Batch) or (
+            tail.size + size > self.options.max_batch_bytes and tail.items
+        ):
+            tail = _Batch()
+            self._queue.append(tail)
+            self._wake.notify()
+        tail.items.append((part, lsn, record_type, body))
+        tail.size += size
+        return Appended(part.name, sequence, lsn, tail.commit)
 
     def _route(self, date: str) -> _Partition:
         part = self._parts.get(date)
@@ -654,8 +741,12 @@ class Ledger:
             try:
                 fd = self.files.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
                 try:
-                    self.files.zero_fill(fd, 0, size)
-                    self.files.fdatasync(fd)
+                    # A MiB at a time, synced, with a pause: 16 MiB of new dirty blocks in one
+                    # go would ride along with (and slow down) the commits' fdatasyncs.
+                    for start in range(0, size, _SPARE_CHUNK):
+                        self.files.zero_fill(fd, start, min(size, start + _SPARE_CHUNK))
+                        self.files.fdatasync(fd)
+                        time.sleep(_SPARE_PAUSE_S)
                 except BaseException:
                     self.files.close(fd)
                     raise
@@ -794,13 +885,22 @@ class Ledger:
             if now >= end_ns + grace_ns:
                 self._seal(part.name)
 
-    def forget(self, name: str) -> None:
-        """Drop sealed partition `name` from this ledger (it was moved to the archive)."""
+    def mark_archived(self, name: str, marker: dict[str, object]) -> None:
+        """Record that sealed partition `name` was moved to the archive copy `marker` names (the
+        ARCHIVED marker, carrying the manifest's summary). The partition stays in the ledger as
+        a tombstone: its date stays sealed, its LSNs stay counted, and its records are read
+        from the copy from now on."""
         with self._lock:
             part = self._parts.get(name)
-            if part is not None and not part.sealed:
-                raise LedgerError(f"partition {name} is not sealed; it cannot leave the ledger")
-            self._parts.pop(name, None)
+            if part is None:
+                raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+            if not part.sealed:
+                raise LedgerError(f"partition {name} is not sealed; it cannot be archived")
+            part.manifest = dict(marker)
+            part.archive = str(marker["archive"])
+            part.archive_segments = None
+            part.archived = True
+            part.segments = []
 
     def mark_compressed(self, name: str, manifest: dict[str, object]) -> None:
         """Record that a sealed partition's segments were replaced by compressed ones."""
@@ -821,6 +921,20 @@ class Ledger:
         part = self._parts.get(name)
         if part is None:
             raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+        if part.archived:  # the marker's figures: no need to reach the archive copy
+            marker = part.manifest or {}
+            names = marker.get("segments")
+            return PartitionSummary(
+                name,
+                True,
+                _int(marker.get("record_count")),
+                _int(marker.get("first_sequence")),
+                _int(marker.get("last_sequence")),
+                _int(marker.get("size_bytes")),
+                bool(marker.get("compressed")),
+                tuple(str(n) for n in names) if isinstance(names, list) else (),
+                archived=True,
+            )
         count = part.count
         size = sum(os.path.getsize(s.path) for s in part.segments if os.path.exists(s.path))
         return PartitionSummary(
@@ -838,7 +952,63 @@ class Ledger:
         part = self._parts.get(name)
         if part is None:
             raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+        if part.archived:
+            return list(self._archive_segments(part))
         return list(part.segments)
+
+    def archive_location(self, name: str) -> str | None:
+        """Where archived partition `name`'s copy is (None: the partition is not archived)."""
+        part = self._parts.get(name)
+        if part is None:
+            raise LedgerError(f"no partition {name!r} in ledger {self.root}")
+        return part.archive if part.archived else None
+
+    def _archive_segments(self, part: _Partition) -> list[Segment]:
+        """The segments of the archive copy of archived `part`, scanned once and cached.
+        LedgerError naming the copy when it cannot be read or is not the partition's."""
+        cached = part.archive_segments
+        if cached is not None:
+            return cached
+        manifest_path = os.path.join(part.archive, MANIFEST_NAME)
+        where = f"partition {part.name} is archived to {part.archive}, but that copy"
+        try:
+            manifest = manifests.load(self.files, manifest_path)
+            found: list[Segment] = []
+            for entry in manifest.get("segments", ()):
+                packed = entry.get("compressed")
+                fname = packed["name"] if isinstance(packed, dict) else entry["name"]
+                seg_path = os.path.join(part.archive, str(fname))
+                scanned = scan_segment(self.files, seg_path)
+                seg = scanned.segment
+                if scanned.status != ScanStatus.OK:
+                    offset = int(scanned.error_offset or 0)
+                    raise LedgerCorruptError(seg_path, offset, scanned.reason)
+                if seg.header.partition != part.name:
+                    reason = f"header names partition {seg.header.partition}"
+                    raise LedgerCorruptError(seg_path, 0, reason)
+                found.append(seg)
+            manifests.check_counts(manifest, found, manifest_path)
+        except OSError as exc:
+            raise LedgerError(
+                f"{where} cannot be read ({exc.filename or manifest_path}: {exc.strerror or exc})"
+            ) from exc
+        except LedgerCorruptError as exc:
+            raise LedgerError(
+                f"{where} is damaged ({exc.path}: {exc.reason} at offset {exc.offset}; "
+                "`omen ledger verify` shows more)"
+            ) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise LedgerError(f"{where} has a malformed manifest {manifest_path} ({exc})") from exc
+        marker = part.manifest or {}
+        expected = (_int(marker.get("record_count")), _int(marker.get("last_lsn")))
+        got = (sum(s.count for s in found), max((s.last_lsn for s in found if s.count), default=0))
+        if "record_count" in marker and got != expected:
+            raise LedgerError(
+                f"{where} is not the one archived: it holds {got[0]} records up to LSN {got[1]}, "
+                f"the marker says {expected[0]} up to LSN {expected[1]}"
+            )
+        part.archive_segments = found
+        return found
 
     def read(self, name: str, from_sequence: int = 1) -> Iterator[Entry]:
         """The partition's records from `from_sequence` on, as written so far, in order."""
@@ -846,7 +1016,11 @@ class Ledger:
             count = seg.count  # records written when this segment is reached
             if seg.first_sequence + count <= from_sequence:
                 continue
-            data = load_bytes(self.files, seg.path)
+            try:
+                data = load_bytes(self.files, seg.path)
+            except OSError as exc:
+                self._check_archive_read(name, seg.path, exc)
+                raise
             first = max(0, from_sequence - seg.first_sequence)
             for index in range(first, count):
                 rtype, lsn, body = record_at(data, int(seg.offsets[index]))
@@ -858,22 +1032,51 @@ class Ledger:
             index = position.sequence - seg.first_sequence
             if 0 <= index < seg.count:
                 offset = int(seg.offsets[index])
-                if seg.compressed:
-                    data: bytes = load_bytes(self.files, seg.path)
-                    rtype, lsn, body = record_at(data, offset)
-                else:
-                    with open(seg.path, "rb") as fh:
-                        fh.seek(offset)
-                        head = fh.read(9)
-                        length = int.from_bytes(head[:4], "little")
-                        payload = fh.read(length)
-                    rtype, lsn, body = record_at(head + payload, 0)
+                try:
+                    if seg.compressed:
+                        data: bytes = load_bytes(self.files, seg.path)
+                        rtype, lsn, body = record_at(data, offset)
+                    else:
+                        with open(seg.path, "rb") as fh:
+                            fh.seek(offset)
+                            head = fh.read(9)
+                            length = int.from_bytes(head[:4], "little")
+                            payload = fh.read(length)
+                        rtype, lsn, body = record_at(head + payload, 0)
+                except OSError as exc:
+                    self._check_archive_read(position.partition, seg.path, exc)
+                    raise
                 return Entry(position, lsn, rtype, bytes(body))
         raise LedgerError(f"no record {position.partition}/{position.sequence}")
 
+    def _check_archive_read(self, name: str, path: str, exc: OSError) -> None:
+        """Reading archived partition `name`'s copy failed (it moved since it was scanned)."""
+        part = self._parts.get(name)
+        if part is not None and part.archived:
+            raise LedgerError(
+                f"partition {name} is archived to {part.archive}, but that copy cannot be read "
+                f"({path}: {exc.strerror or exc})"
+            ) from exc
+
     def replay(self) -> Iterator[Entry]:
-        """Every record of every partition, in LSN order: the order the writer accepted them."""
-        return merge(*(self.read(name) for name in self.partition_names()), key=lambda e: e.lsn)
+        """Every record of every partition, in LSN order: the order the writer accepted them.
+
+        An archived partition's records are read from its archive copy. When that copy cannot
+        be read (moved, unmounted, damaged), replay logs a warning and goes on without that
+        partition: what is rebuilt from the replay (the duplicate index, the anomaly
+        statistics) then lacks its records, but the ledger still opens and serves.
+        """
+        readers = []
+        for name in self.partition_names():
+            part = self._parts.get(name)
+            if part is not None and part.archived:
+                try:
+                    self._archive_segments(part)
+                except LedgerError as exc:
+                    log.warning("ledger: replay skips archived partition %s: %s", name, exc)
+                    continue
+            readers.append(self.read(name))
+        return merge(*readers, key=lambda e: e.lsn)
 
     # ------------------------------------------------------------------ closing
 

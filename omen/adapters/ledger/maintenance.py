@@ -14,17 +14,29 @@ compress (sealed partitions): per segment, `<seg>.wal.zst.tmp` -> fsync -> read 
 archive (sealed partitions): every file is copied to `<archive>/<partition>.tmp/`, fsynced and
     verified against the manifest (decompressing .wal.zst), the manifest is written there last,
     the copy is verified as a whole, the directory is renamed to `<archive>/<partition>` and the
-    archive directory fsynced. Then a durable ARCHIVED marker (naming the copy) goes into the
-    source partition, the ledger forgets the partition, its files are unlinked (the marker last)
-    and the ledger root is fsynced. On open, a partition with the marker is removed when the copy
-    verifies; otherwise the marker is dropped and the partition stays. A crash before the marker
-    leaves the partition in the ledger (and possibly a verified copy, which the next `archive`
-    run adopts after verifying it, or a `.tmp` copy, which the next run removes).
+    archive directory fsynced. Then a durable ARCHIVED marker goes into the source partition:
+    it names the copy and carries the manifest's summary (record and signal counts, first/last
+    sequence and LSN, fingerprint, segment files, size, archived_at). The ledger marks the
+    partition archived (its readers switch to the copy), every other file of the partition is
+    unlinked and the partition directory fsynced. The directory stays, holding only the marker:
+    a tombstone. It keeps the partition in the ledger, so the date stays sealed (new records go
+    to `<date>-late`, never to a second sequence 1 of `<date>`), the next open counts the
+    archived LSNs when it picks the next LSN, and replay reads the archived records from the
+    copy. On open, a marker with leftover files next to it is an interrupted archival: the
+    leftovers are removed when the copy verifies; otherwise the marker is dropped and the
+    partition stays. A directory holding only the marker is a tombstone and is kept as it is
+    (the copy is not re-verified on every open, and an unreachable copy does not stop the open).
+    A read-only open changes nothing and treats any directory with the marker as archived. A
+    crash before the marker leaves the partition in the ledger (and possibly a verified copy,
+    which the next `archive` run adopts after verifying it, or a `.tmp` copy, which the next run
+    removes).
 
 verify reads every byte; it works on a read-only ledger while a server appends. A torn tail in
 the last segment of an unsealed partition is not damage: it is a batch being written right now,
 or one that was never acknowledged and that the next writable open truncates; it is reported as
-a note. Damage anywhere else is a problem naming the file and the byte offset.
+a note. Damage anywhere else is a problem naming the file and the byte offset. Verifying an
+archived partition (a tombstone) verifies the archive copy its marker names; a copy that is
+missing is a problem.
 
 repair (offline, holding the ledger's lock) salvages every partition up to its first damaged
 segment; see `repair`.
@@ -37,6 +49,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +85,16 @@ BROKEN_SUFFIX = ".broken"
 TMP_SUFFIX = ".tmp"
 #: Re-reads of a live partition's last segment that looked corrupt (a write in flight).
 _LIVE_RETRIES = 5
+#: What an ARCHIVED marker carries of the partition's manifest (besides the copy's path).
+MARKER_SUMMARY_KEYS = (
+    "record_count",
+    "signal_count",
+    "first_sequence",
+    "last_sequence",
+    "first_lsn",
+    "last_lsn",
+    "fingerprint",
+)
 
 
 def _sha256(data: bytes) -> str:
@@ -128,6 +151,8 @@ def verify(ledger: Ledger, partition: str) -> VerifyReport:
 def verify_partition(files: FileLayer, path: str, name: str) -> VerifyReport:
     """Check the partition directory `path` byte by byte; needs no open Ledger, so it also
     checks a ledger that recovery refuses to open, and copies in the archive."""
+    if is_tombstone(path):
+        return _verify_tombstone(files, path, name)
     problems: list[str] = []
     notes: list[str] = []
     manifest_path = os.path.join(path, MANIFEST_NAME)
@@ -139,7 +164,10 @@ def verify_partition(files: FileLayer, path: str, name: str) -> VerifyReport:
         except LedgerCorruptError as exc:
             problems.append(_where(exc.path, exc.offset, exc.reason))
     if os.path.exists(os.path.join(path, ARCHIVED_NAME)):
-        notes.append(f"{path}: archived; its removal from the ledger is pending")
+        notes.append(
+            f"{path}: archived; removing its files from the ledger is pending (the next "
+            "writable open finishes it and keeps the marker as the partition's tombstone)"
+        )
     numbered = _segment_files(path)
     numbers = sorted(numbered)
     found: dict[int, tuple[str, bytes, bytes, ScannedSegment]] = {}
@@ -220,6 +248,39 @@ def verify_partition(files: FileLayer, path: str, name: str) -> VerifyReport:
     return VerifyReport(not problems, records, problems, notes, name, sealed)
 
 
+def _verify_tombstone(files: FileLayer, path: str, name: str) -> VerifyReport:
+    """An archived partition: verify the archive copy its marker names, and that the copy is
+    the one the marker describes."""
+    marker = os.path.join(path, ARCHIVED_NAME)
+    try:
+        info = read_marker(files, marker)
+    except LedgerCorruptError as exc:
+        return VerifyReport(False, 0, [_where(exc.path, exc.offset, exc.reason)], [], name, True)
+    dest = str(info["archive"])
+    copy_manifest = os.path.join(dest, MANIFEST_NAME)
+    if os.path.realpath(dest) == os.path.realpath(path):
+        problem = f"{marker}: the marker names the partition itself as its archive copy"
+        return VerifyReport(False, 0, [problem], [], name, True)
+    if not os.path.isfile(copy_manifest):
+        problem = (
+            f"{marker}: partition {name} is archived to {dest}, but that copy is not reachable "
+            f"({copy_manifest} is missing)"
+        )
+        return VerifyReport(False, 0, [problem], [], name, True)
+    report = verify_partition(files, dest, name)
+    problems = list(report.problems)
+    if not problems:
+        copy = manifests.load(files, copy_manifest)
+        for key in MARKER_SUMMARY_KEYS:
+            if key in info and copy.get(key) != info[key]:
+                problems.append(
+                    f"{marker}: the marker's {key} is {info[key]!r}, the archive copy's "
+                    f"manifest says {copy.get(key)!r}"
+                )
+    notes = [f"{path}: archived; verified the archive copy {dest}", *report.notes]
+    return VerifyReport(not problems, report.records_verified, problems, notes, name, True)
+
+
 def _read_segment(files: FileLayer, path: str) -> tuple[bytes, bytes, ScannedSegment]:
     """(file bytes, plain bytes, scan) of one segment file."""
     raw = files.read_file(path)
@@ -230,6 +291,19 @@ def _read_segment(files: FileLayer, path: str) -> tuple[bytes, bytes, ScannedSeg
         except compression.CompressionError as exc:
             raise LedgerCorruptError(path, exc.offset, str(exc)) from None
     return raw, data, scan_segment(files, path, data)
+
+
+def rescan_live_tail(files: FileLayer, path: str, scanned: ScannedSegment) -> ScannedSegment:
+    """`scanned` (CORRUPT) is the last segment of an unsealed partition, read by a read-only
+    open while a writer may be appending (see _settle_live_tail): re-read it up to
+    _LIVE_RETRIES times, pausing a little longer each time, until it no longer reads CORRUPT.
+    Real damage reads the same every time; the caller then reports the last scan."""
+    for attempt in range(1, _LIVE_RETRIES + 1):
+        time.sleep(0.001 * attempt)
+        scanned = scan_segment(files, path)
+        if scanned.status != ScanStatus.CORRUPT:
+            break
+    return scanned
 
 
 def _settle_live_tail(
@@ -342,6 +416,11 @@ def _sealed_manifest(ledger: Ledger, partition: str, what: str) -> tuple[str, di
     if ledger.read_only:
         raise LedgerError(f"cannot {what} partition {partition}: the ledger is open read-only")
     summary = ledger.summary(partition)  # LedgerError when there is no such partition
+    if summary.archived:
+        raise LedgerError(
+            f"cannot {what} partition {partition}: it is archived "
+            f"(to {ledger.archive_location(partition)})"
+        )
     path = os.path.join(ledger.root, partition)
     manifest_path = os.path.join(path, MANIFEST_NAME)
     if not summary.sealed or not os.path.exists(manifest_path):
@@ -455,19 +534,111 @@ class ArchivedPartition:
     archived: bool = True
 
 
-def _remove_tree(files: FileLayer, path: str, last: str | None = None) -> None:
-    """Unlink everything under `path` (`last` after the rest), then the directory itself."""
-    entries = sorted(os.listdir(path))
-    if last in entries:
-        entries.remove(last)
-        entries.append(last)
-    for entry in entries:
+def _remove_tree(files: FileLayer, path: str) -> None:
+    """Unlink everything under `path`, then the directory itself."""
+    for entry in sorted(os.listdir(path)):
         full = os.path.join(path, entry)
         if os.path.isdir(full) and not os.path.islink(full):
             _remove_tree(files, full)
         else:
             files.unlink(full)
     files.rmdir(path)
+
+
+def _remove_leftovers(files: FileLayer, path: str) -> bool:
+    """Unlink everything in partition directory `path` but its ARCHIVED marker."""
+    removed = False
+    for entry in sorted(os.listdir(path)):
+        if entry == ARCHIVED_NAME:
+            continue
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            _remove_tree(files, full)
+        else:
+            files.unlink(full)
+        removed = True
+    return removed
+
+
+def is_tombstone(path: str) -> bool:
+    """`path` is an archived partition's directory: its marker and nothing else (a `.tmp` file
+    left by an interrupted write does not count; a writable open removes it)."""
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return False
+    return ARCHIVED_NAME in entries and all(
+        e == ARCHIVED_NAME or e.endswith(TMP_SUFFIX) for e in entries
+    )
+
+
+def _marker_info(dest: str, partition: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The ARCHIVED marker of a partition archived to `dest`: the copy, and what the ledger
+    needs of the manifest once the partition's files are gone."""
+    entries = _entries(manifest)
+    size = 0
+    for entry in entries:
+        compressed = entry.get("compressed")
+        size += int(
+            compressed.get("bytes", 0) if isinstance(compressed, dict) else entry.get("bytes", 0)
+        )
+    return {
+        "archive": dest,
+        "partition": partition,
+        **{key: manifest.get(key) for key in MARKER_SUMMARY_KEYS},
+        "segments": [_file_name(e) for e in entries],
+        "compressed": bool(entries) and all(isinstance(e.get("compressed"), dict) for e in entries),
+        "size_bytes": size,
+        "archived_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _marker_bytes(marker: dict[str, Any]) -> bytes:
+    return json.dumps(marker, sort_keys=True).encode() + b"\n"
+
+
+def _marker_complete(marker: dict[str, Any]) -> bool:
+    return all(key in marker for key in (*MARKER_SUMMARY_KEYS, "segments", "compressed"))
+
+
+def _load_marker(files: FileLayer, marker: str) -> dict[str, Any]:
+    try:
+        info = json.loads(files.read_file(marker))
+    except (ValueError, UnicodeDecodeError):
+        info = None
+    if (
+        not isinstance(info, dict)
+        or not isinstance(info.get("archive"), str)
+        or not info["archive"]
+    ):
+        raise LedgerCorruptError(marker, 0, "the ARCHIVED marker does not name an archive copy")
+    return info
+
+
+def read_marker(files: FileLayer, marker: str) -> dict[str, Any]:
+    """The ARCHIVED marker at `marker`: {"archive": the copy's path, the manifest summary
+    (MARKER_SUMMARY_KEYS), "segments", "compressed", "size_bytes", "archived_at"}.
+
+    A marker written before markers carried the summary is completed (in memory) from the
+    archive copy's manifest when that is reachable; when it is not, the summary stays partial
+    and a warning is logged. LedgerCorruptError when the marker names no copy."""
+    info = _load_marker(files, marker)
+    if _marker_complete(info):
+        return info
+    dest = str(info["archive"])
+    try:
+        copy = manifests.load(files, os.path.join(dest, MANIFEST_NAME))
+    except (OSError, LedgerCorruptError) as exc:
+        log.warning(
+            "ledger: %s predates archival markers that describe the partition, and the archive "
+            "copy %s is not readable (%s); the archived records are not counted",
+            marker,
+            dest,
+            exc,
+        )
+        return info
+    name = os.path.basename(os.path.dirname(marker))
+    return {**_marker_info(dest, name, copy), **info}
 
 
 def _makedirs(files: FileLayer, path: str) -> None:
@@ -533,10 +704,21 @@ class ArchiveReport:
 
 def archive(ledger: Ledger, partition: str, archive_dir: str | os.PathLike[str]) -> ArchiveReport:
     """Move sealed `partition` to `<archive_dir>/<partition>`, verified before the original is
-    removed (see the module docstring). Re-running it finishes an interrupted run."""
+    removed (see the module docstring). Re-running it finishes an interrupted run; archiving an
+    archived partition again (to the same place) reports it and changes nothing."""
+    archive_root = os.path.abspath(archive_dir)
+    if (
+        not ledger.read_only
+        and partition in ledger.partition_names()
+        and ledger.summary(partition).archived
+        and ledger.archive_location(partition) == os.path.join(archive_root, partition)
+    ):
+        done = ledger.summary(partition)
+        return ArchiveReport(
+            partition, os.path.join(archive_root, partition), 0, 0, done.record_count
+        )
     src, manifest = _sealed_manifest(ledger, partition, "archive")
     files = ledger.files
-    archive_root = os.path.abspath(archive_dir)
     if os.path.realpath(archive_root) == os.path.realpath(ledger.root):
         raise LedgerError(f"the archive directory {archive_root} is the ledger itself")
     _makedirs(files, archive_root)
@@ -567,19 +749,12 @@ def archive(ledger: Ledger, partition: str, archive_dir: str | os.PathLike[str])
             raise LedgerCorruptError(tmp, 0, "the copy does not verify: " + "; ".join(problems[:3]))
         files.rename(tmp, dest)
         files.fsync_dir(archive_root)
-    marker = {
-        "archive": dest,
-        "partition": partition,
-        "fingerprint": manifest.get("fingerprint"),
-        "record_count": manifest.get("record_count"),
-        "archived_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    files.write_durable(
-        os.path.join(src, ARCHIVED_NAME), json.dumps(marker, sort_keys=True).encode() + b"\n"
-    )
-    ledger.forget(partition)
-    _remove_tree(files, src, last=ARCHIVED_NAME)
-    files.fsync_dir(ledger.root)
+    marker = _marker_info(dest, partition, manifest)
+    files.write_durable(os.path.join(src, ARCHIVED_NAME), _marker_bytes(marker))
+    # Readers of this process switch to the copy before the files here go away.
+    ledger.mark_archived(partition, marker)
+    _remove_leftovers(files, src)
+    files.fsync_dir(src)  # the directory stays: it holds the marker, the partition's tombstone
     log.info("ledger: archived partition %s to %s", partition, dest)
     return ArchiveReport(partition, dest, copied, total, int(manifest.get("record_count", 0)))
 
@@ -646,21 +821,23 @@ def finish_interrupted(
     manifest: dict[str, Any] | None,
     read_only: bool = False,
 ) -> bool:
-    """Finish (or undo) a compression or archival a crash interrupted; False when the partition
-    is archived and the ledger must not list it. Called by recovery after it loaded the
-    manifest (and, writable, removed the `.tmp` leftovers); may update `manifest` in place.
+    """Finish (or undo) a compression or archival a crash interrupted. True: the directory
+    holds the partition's segments, for recovery to scan. False: it does not, either because
+    the partition is archived (it holds the ARCHIVED marker: the ledger lists it as a tombstone,
+    from the marker) or because it is no partition at all (an empty directory, removed when
+    writable). Called by recovery after it loaded the manifest (and, writable, removed the
+    `.tmp` leftovers); may update `manifest` in place.
 
-    read_only: change nothing. A partition with the ARCHIVED marker is skipped (its verified
+    read_only: change nothing. A partition with the ARCHIVED marker is archived (its verified
     copy is in the archive; its files here may be half removed); a leftover of an interrupted
-    compression is left alone (recovery reads the form the manifest names). An empty partition
-    directory is no partition (removed when writable).
+    compression is left alone (recovery reads the form the manifest names).
     """
     marker = os.path.join(partition_path, ARCHIVED_NAME)
     if os.path.exists(marker):
         return False if read_only else _finish_archive(files, partition_path, manifest, marker)
     if not os.listdir(partition_path):
-        # No files, no records: what an archival leaves when it crashed before its last step
-        # (removing the emptied directory), or a roll before it created the first segment.
+        # No files, no records: a roll that crashed before it created the first segment (or an
+        # archival by an older version, which removed the directory, crashed before that).
         if not read_only:
             files.rmdir(partition_path)
             files.fsync_dir(os.path.dirname(partition_path))
@@ -707,24 +884,47 @@ def _finish_compress(files: FileLayer, path: str, manifest: dict[str, Any]) -> N
 def _finish_archive(
     files: FileLayer, path: str, manifest: dict[str, Any] | None, marker: str
 ) -> bool:
+    """A writable open found the ARCHIVED marker in `path`. Only the marker: a tombstone, kept
+    (False). Leftover files next to it: an interrupted archival, finished when the copy
+    verifies (False: a tombstone now); otherwise the marker is dropped and the partition stays
+    (True), or, when the ledger's copy is incomplete too, LedgerCorruptError."""
     name = os.path.basename(path)
     try:
-        info = json.loads(files.read_file(marker))
-        dest = str(info["archive"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        info, dest = {}, ""
+        raw: dict[str, Any] = _load_marker(files, marker)
+    except LedgerCorruptError:
+        raw = {}
+    dest = str(raw.get("archive", ""))
+    leftovers = [e for e in os.listdir(path) if e != ARCHIVED_NAME]
+    if not leftovers:
+        if not dest:
+            raise LedgerCorruptError(
+                marker,
+                0,
+                f"partition {name} is archived, but its ARCHIVED marker does not name the "
+                "archive copy (nor how many records it holds)",
+            )
+        if not _marker_complete(raw):
+            info = read_marker(files, marker)  # completed from the copy's manifest if it can
+            if _marker_complete(info):
+                files.write_durable(marker, _marker_bytes(info))
+        return False
     problems = [f"{marker}: names no archive copy"]
     if dest:
         if os.path.isdir(dest + TMP_SUFFIX):
             _remove_tree(files, dest + TMP_SUFFIX)
             files.fsync_dir(os.path.dirname(dest))
         expected = manifest or {
-            k: info.get(k) for k in ("fingerprint", "record_count") if k in info
+            k: raw.get(k) for k in ("fingerprint", "record_count", "last_lsn") if k in raw
         }
         problems = _copy_problems(files, dest, name, expected or None)
     if not problems:
-        _remove_tree(files, path, last=ARCHIVED_NAME)
-        files.fsync_dir(os.path.dirname(path))
+        if not _marker_complete(raw):
+            # The copy verifies: its manifest is the partition's. The marker carries its
+            # summary before the last files that hold it go away.
+            copy = manifests.load(files, os.path.join(dest, MANIFEST_NAME))
+            files.write_durable(marker, _marker_bytes({**_marker_info(dest, name, copy), **raw}))
+        _remove_leftovers(files, path)
+        files.fsync_dir(path)
         log.warning("ledger: finished archiving partition %s to %s", name, dest)
         return False
     if manifest is not None and not verify_partition(files, path, name).problems:

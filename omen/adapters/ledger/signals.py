@@ -43,20 +43,16 @@ class LedgerSignalStore(SignalLedger):
             signal_to_proto(signal).SerializeToString(deterministic=True),
         )
         appended = self.ledger.append(signal.observed_at_ns, RecordType.SIGNAL, body)
-        signal.ledger_partition = appended.position.partition
-        signal.ledger_sequence = appended.position.sequence
-        return LedgerTicket(
-            appended.position.partition, appended.position.sequence, appended.commit
-        )
+        signal.ledger_partition = appended.partition
+        signal.ledger_sequence = appended.sequence
+        return LedgerTicket(appended.partition, appended.sequence, appended.commit)
 
     def append_observation(
         self, event_hash: str, market_key: str, probability: float, observed_at_ns: int
     ) -> LedgerTicket:
         body = encode_observation(event_hash, probability, market_key)
         appended = self.ledger.append(observed_at_ns, RecordType.OBSERVATION, body)
-        return LedgerTicket(
-            appended.position.partition, appended.position.sequence, appended.commit
-        )
+        return LedgerTicket(appended.partition, appended.sequence, appended.commit)
 
     @property
     def failed(self) -> Exception | None:

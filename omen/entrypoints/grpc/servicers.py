@@ -289,7 +289,8 @@ class LedgerServicer(service_pb2_grpc.LedgerServiceServicer):
             )
 
 
-def partition_info(summary: PartitionSummary, archived: bool = False) -> service_pb2.PartitionInfo:
+def partition_info(summary: PartitionSummary) -> service_pb2.PartitionInfo:
+    """An archived partition is listed once, from the ledger's tombstone (archived=True)."""
     return service_pb2.PartitionInfo(
         name=summary.name,
         sealed=summary.sealed,
@@ -298,5 +299,5 @@ def partition_info(summary: PartitionSummary, archived: bool = False) -> service
         last_sequence=summary.last_sequence,
         size_bytes=summary.size_bytes,
         compressed=summary.compressed,
-        archived=archived,
+        archived=summary.archived,
     )
