@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_native.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_unary.py
+	$(BIN)/python benchmarks/bench_ledger.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check omen tests benchmarks build_tools setup.py

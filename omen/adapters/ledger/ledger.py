@@ -38,6 +38,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import struct
 import threading
 import time
 from array import array
@@ -83,6 +84,9 @@ log = logging.getLogger("omen.ledger")
 Durability = Literal["fsync", "interval", "none"]
 MIB = 1024 * 1024
 _SPARE_CHUNK = MIB
+# A record's frame header and its LSN: length, masked CRC, type, LSN.
+_FRAME_AND_LSN = struct.Struct("<IIBQ")
+_BODY_START = _FRAME_AND_LSN.size
 _SPARE_PAUSE_S = 0.002
 
 
@@ -1077,6 +1081,37 @@ class Ledger:
                     continue
             readers.append(self.read(name))
         return merge(*readers, key=lambda e: e.lsn)
+
+    def replay_raw(self) -> Iterator[tuple[int, int, str, int, memoryview]]:
+        """replay() without the objects, for start-up: (LSN, type, partition, sequence, body)
+        tuples in LSN order, the body a view into the segment (copy it to keep it)."""
+        readers = []
+        for name in self.partition_names():
+            part = self._parts.get(name)
+            if part is not None and part.archived:
+                try:
+                    self._archive_segments(part)
+                except LedgerError as exc:
+                    log.warning("ledger: replay skips archived partition %s: %s", name, exc)
+                    continue
+            readers.append(self._read_raw(name))
+        if len(readers) == 1:
+            return readers[0]
+        return merge(*readers)  # LSNs are unique, so tuples never compare past the first item
+
+    def _read_raw(self, name: str) -> Iterator[tuple[int, int, str, int, memoryview]]:
+        unpack = _FRAME_AND_LSN.unpack_from
+        for seg in self.segments(name):
+            count = seg.count
+            data = load_bytes(self.files, seg.path)
+            view = memoryview(data)
+            offsets = seg.offsets
+            sequence = seg.first_sequence
+            for index in range(count):
+                offset = offsets[index]
+                length, _, rtype, lsn = unpack(data, offset)
+                start = offset + _BODY_START
+                yield lsn, rtype, name, sequence + index, view[start : offset + 9 + length]
 
     # ------------------------------------------------------------------ closing
 

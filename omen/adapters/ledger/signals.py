@@ -92,13 +92,13 @@ def rebuild(
     started = time.perf_counter()
     signals = observations = 0
     record = statistics.record
-    for entry in ledger.replay():
-        if entry.type == RecordType.SIGNAL:
-            event_hash, signal_id, probability, key, _ = decode_signal_head(entry.body)
-            index(event_hash, signal_id, entry.position)
+    for _, rtype, partition, sequence, body in ledger.replay_raw():
+        if rtype == RecordType.SIGNAL:
+            event_hash, signal_id, probability, key, _ = decode_signal_head(body)
+            index(event_hash, signal_id, Position(partition, sequence))
             signals += 1
-        elif entry.type == RecordType.OBSERVATION:
-            observation = decode_observation(entry.body)
+        elif rtype == RecordType.OBSERVATION:
+            observation = decode_observation(body)
             probability, key = observation.probability, observation.market_key
             observations += 1
         else:

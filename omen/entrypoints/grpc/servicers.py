@@ -278,15 +278,18 @@ class LedgerServicer(service_pb2_grpc.LedgerServiceServicer):
         self, request: service_pb2.ReadPartitionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[service_pb2.LedgerRecord]:
         name = await self._partition(request.partition, context)
-        for entry in self._ledger.read(name, max(1, request.from_sequence)):
-            if entry.type != RecordType.SIGNAL:
-                continue  # observations of rejected events carry no signal
-            yield service_pb2.LedgerRecord(
-                position=service_pb2.LedgerPosition(
-                    partition=entry.position.partition, sequence=entry.position.sequence
-                ),
-                signal=convert.signal_to_proto(signal_of(entry)),
-            )
+        try:
+            for entry in self._ledger.read(name, max(1, request.from_sequence)):
+                if entry.type != RecordType.SIGNAL:
+                    continue  # observations of rejected events carry no signal
+                yield service_pb2.LedgerRecord(
+                    position=service_pb2.LedgerPosition(
+                        partition=entry.position.partition, sequence=entry.position.sequence
+                    ),
+                    signal=convert.signal_to_proto(signal_of(entry)),
+                )
+        except LedgerError as exc:  # e.g. an archived partition whose copy moved away
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
 
 def partition_info(summary: PartitionSummary) -> service_pb2.PartitionInfo:
