@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from omen.errors import ConfigError
 
@@ -20,6 +28,48 @@ ENV_PREFIX = "OMEN_"
 # OMEN_* variables that are not settings: the config path and the native-code switches.
 NON_SETTING_ENV = frozenset({"OMEN_CONFIG", "OMEN_NO_EXTENSIONS", "OMEN_REQUIRE_NATIVE"})
 MIB = 1024 * 1024
+
+
+_PUBLISHER_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class PublisherSettings(BaseModel):
+    """One downstream publisher ([[publishers]] in the config file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=_PUBLISHER_NAME, description="unique; names its cursor file")
+    kind: Literal["console", "webhook", "kafka"]
+    # webhook
+    url: str | None = Field(None, description="webhook: the URL signals are POSTed to")
+    secret: SecretStr | None = Field(
+        None, description="webhook: HMAC-SHA256 key for the X-Omen-Signature header"
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="webhook: per-request timeout")
+    # kafka
+    bootstrap_servers: str | None = Field(None, description="kafka: host:port[,host:port]")
+    topic: str | None = Field(None, description="kafka: topic signals are produced to")
+    # delivery
+    batch_size: int = Field(100, ge=1, le=10_000, description="signals read per delivery round")
+    backoff_initial_s: float = Field(0.2, gt=0, le=60, description="first retry delay")
+    backoff_max_s: float = Field(30.0, gt=0, le=3600, description="largest retry delay")
+    breaker_failures: int = Field(
+        5, ge=1, le=1000, description="consecutive failures that open the circuit breaker"
+    )
+    breaker_reset_s: float = Field(
+        30.0, gt=0, le=3600, description="how long an open breaker waits before a trial"
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> PublisherSettings:
+        missing = []
+        if self.kind == "webhook" and not self.url:
+            missing.append("url")
+        if self.kind == "kafka":
+            missing += [f for f in ("bootstrap_servers", "topic") if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"a {self.kind} publisher needs {', '.join(missing)}")
+        return self
 
 
 class Settings(BaseModel):
@@ -94,6 +144,41 @@ class Settings(BaseModel):
         None, description="where `omen ledger archive` moves sealed partitions"
     )
 
+    max_stream_events: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="ProcessStream: events one stream may have in flight before it stops reading",
+    )
+    max_server_events: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="ProcessStream: events all streams together may have in flight",
+    )
+    max_streams: int = Field(
+        1_000, ge=1, le=100_000, description="open ProcessStreams; more get RESOURCE_EXHAUSTED"
+    )
+    publishers: tuple[PublisherSettings, ...] = Field(
+        (), description="downstream publishers ([[publishers]] tables in the config file)"
+    )
+
+    @field_validator("publishers")
+    @classmethod
+    def _unique_publishers(
+        cls, publishers: tuple[PublisherSettings, ...]
+    ) -> tuple[PublisherSettings, ...]:
+        names = [p.name for p in publishers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"publisher names must be unique; repeated: {', '.join(dupes)}")
+        return publishers
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Publisher cursors and dead letters: <data_dir>/outbox."""
+        return self.data_dir / "outbox"
+
     @property
     def ledger_dir(self) -> Path:
         """The ledger's root: <data_dir>/ledger."""
@@ -118,6 +203,8 @@ class Settings(BaseModel):
 
 _FIELDS = tuple(Settings.model_fields)
 _LIST_FIELDS = frozenset({"api_keys"})
+# Never echoed in error messages: they hold (or may hold) secrets.
+_SECRET_FIELDS = frozenset({"api_keys", "publishers"})
 
 
 def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
@@ -187,7 +274,7 @@ def load_settings(
             if err["type"] == "extra_forbidden":
                 problems.append(f"unknown setting '{name}' (from {where})")
                 continue
-            shown = "" if name == "api_keys" else f" (got {err.get('input')!r})"
+            shown = "" if name in _SECRET_FIELDS else f" (got {err.get('input')!r})"
             problems.append(f"setting '{name}' (from {where}): {err['msg']}{shown}")
         raise ConfigError(problems) from None
     warnings = [f"ignoring unknown environment variable {var}" for var in unknown]

@@ -87,3 +87,55 @@ class SignalLedger(abc.ABC):
     @abc.abstractmethod
     def failed(self) -> Exception | None:
         """Why the ledger stopped accepting appends, or None while it is healthy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One signal on its way to a publisher, with where it is in the ledger."""
+
+    lsn: int
+    partition: str
+    sequence: int
+    signal: OmenSignal
+
+
+class DeliveryError(Exception):
+    """A publisher could not deliver deliveries[delivered] (the ones before it did arrive).
+
+    retryable: the same delivery may succeed later (timeout, 5xx, 429, broker down); the
+    dispatcher backs off and retries. Otherwise (4xx, a message the broker refuses) retrying
+    cannot help: the dispatcher dead-letters it with `reason` and moves on.
+    retry_after_s: the receiver asked for this delay (HTTP Retry-After), honoured as the minimum.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        delivered: int = 0,
+        retry_after_s: float | None = None,
+    ):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.delivered = delivered
+        self.retry_after_s = retry_after_s
+
+
+class Publisher(abc.ABC):
+    """Delivers signals downstream (console, webhook, Kafka). At least once: a delivery may be
+    repeated after a crash or a retry, so receivers dedupe by signal_id."""
+
+    name: str
+    kind: str
+
+    async def start(self) -> None:  # noqa: B027 - optional hook; most publishers need none
+        """Connect (called once before the first publish)."""
+
+    @abc.abstractmethod
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliver all of `deliveries`, in order, or raise DeliveryError saying how many did."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and disconnect."""

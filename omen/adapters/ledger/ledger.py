@@ -311,6 +311,9 @@ class Ledger:
         self._failure_callbacks: list[Callable[[LedgerFailedError], None]] = []
         self._dirty: set[int] = set()
         self._torn: list[str] = []
+        # Highest LSN acknowledged (durable under the durability mode): what tails may show.
+        self._acked_lsn = 0
+        self._commit_listeners: list[Callable[[int], None]] = []
         # The next segment's file, zero-filled in the background: (tmp path, size, thread,
         # [fd or the exception]). Rolling then costs a header write and a rename, not a 16 MiB
         # zero fill inside a group commit.
@@ -362,6 +365,7 @@ class Ledger:
             if p.manifest is not None
         ]
         self._next_lsn = max([0, *last, *manifest_lsns]) + 1
+        self._acked_lsn = self._next_lsn - 1
         if not self.read_only:
             self._thread = threading.Thread(target=self._run, name="omen-ledger", daemon=True)
             self._thread.start()
@@ -643,7 +647,14 @@ class Ledger:
                 self.files.fdatasync(fd)
         else:
             self._dirty.update(touched)
+        if batch.items:
+            self._acked_lsn = batch.items[-1][1]  # items are in LSN order
         batch.commit._complete(None)
+        for listener in self._commit_listeners:
+            try:
+                listener(self._acked_lsn)
+            except Exception:  # a listener must not stop the writer
+                log.exception("ledger commit listener raised")
 
     def _write_records(self, part: _Partition, records: list[tuple[int, bytes, int]]) -> list[int]:
         touched: list[int] = []
@@ -1081,6 +1092,86 @@ class Ledger:
                     continue
             readers.append(self.read(name))
         return merge(*readers, key=lambda e: e.lsn)
+
+    @property
+    def acked_lsn(self) -> int:
+        """Every record with an LSN up to this one is acknowledged (durable under the mode)."""
+        return self._acked_lsn
+
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(acked_lsn)` from the writer thread after every group commit."""
+        self._commit_listeners = [*self._commit_listeners, listener]
+
+    def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
+        self._commit_listeners = [x for x in self._commit_listeners if x is not listener]
+
+    def entries_after(self, lsn: int, upto: int | None = None) -> Iterator[Entry]:
+        """Acknowledged records with `lsn` < LSN <= `upto` (default: acked_lsn), in LSN order
+        across partitions: what a live tail shows next. Reads only the bytes it returns."""
+        limit = self._acked_lsn if upto is None else upto
+        readers = []
+        for name in self.partition_names():
+            part = self._parts.get(name)
+            if part is None or (
+                part.archived
+                and part.manifest is not None
+                and int(
+                    part.manifest.get("last_lsn", 0)  # type: ignore[call-overload]
+                )
+                <= lsn
+            ):
+                continue
+            readers.append(self._read_after(name, lsn, limit))
+        if len(readers) == 1:
+            return readers[0]
+        return merge(*readers, key=lambda e: e.lsn)
+
+    def _read_after(self, name: str, lsn: int, limit: int) -> Iterator[Entry]:
+        unpack = _FRAME_AND_LSN.unpack_from
+        for seg in self.segments(name):
+            count = seg.count  # records written when this segment is reached
+            if not count or seg.last_lsn <= lsn or seg.first_lsn > limit:
+                continue
+            if seg.compressed:
+                data = load_bytes(self.files, seg.path)
+                base = 0
+                first = self._first_after(seg, count, lsn, data)
+            else:
+                first = self._first_after(seg, count, lsn, None)
+                if first == count:
+                    continue
+                base = int(seg.offsets[first])
+                end = int(seg.offsets[count]) if len(seg.offsets) > count else seg.valid_end
+                data = self._pread(seg.path, base, end - base)
+            for index in range(first, count):
+                offset = int(seg.offsets[index]) - base
+                length, _, rtype, record_lsn = unpack(data, offset)
+                if record_lsn > limit:
+                    return
+                body = data[offset + _BODY_START : offset + 9 + length]
+                yield Entry(Position(name, seg.first_sequence + index), record_lsn, rtype, body)
+
+    def _first_after(self, seg: Segment, count: int, lsn: int, data: bytes | None) -> int:
+        """Index of the segment's first record with an LSN above `lsn` (LSNs grow along it);
+        reads 8 bytes a probe when the segment is not in memory."""
+        lo, hi = 0, count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            offset = int(seg.offsets[mid]) + 9
+            raw = (
+                data[offset : offset + 8] if data is not None else self._pread(seg.path, offset, 8)
+            )
+            if int.from_bytes(raw, "little") <= lsn:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    @staticmethod
+    def _pread(path: str, offset: int, size: int) -> bytes:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(size)
 
     def replay_raw(self) -> Iterator[tuple[int, int, str, int, memoryview]]:
         """replay() without the objects, for start-up: (LSN, type, partition, sequence, body)
