@@ -55,7 +55,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_native.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_unary.py
+	$(BIN)/python benchmarks/bench_stream.py
+	$(BIN)/python benchmarks/bench_watch.py
 	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/python benchmarks/bench_delivery.py
+	$(BIN)/python benchmarks/bench_kafka.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check omen tests benchmarks build_tools setup.py

@@ -1,5 +1,6 @@
 """The compiled hot path against its twins and the usual alternatives, one run, one table each:
-hashing, CRC32C, WAL scan + verify, anomaly batch scoring, text tokenising + term matching.
+hashing, CRC32C, WAL scan + verify, anomaly batch scoring, text tokenising + term matching, and
+deciding analysed events (geography, rules, classification, confidence and the signal).
 
 Usage: python benchmarks/bench_native.py [--wal-gib 1.0] [--points 10000000] [--cpu K]
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from omen import native  # noqa: E402
-from omen._native import anomaly_py, hashing_py, textmatch_py, wal_py  # noqa: E402
+from omen._native import anomaly_py, decision_py, hashing_py, textmatch_py, wal_py  # noqa: E402
 
 try:  # the reference CRC32C binding (SSE4.2), installed by the bench extra
     import google_crc32c
@@ -251,6 +252,46 @@ def bench_textmatch(n: int = 20_000) -> None:
     )
 
 
+def bench_decision(n: int = 20_000) -> None:
+    from bench_pipeline import corpus, new_pipeline, unique_texts
+
+    from omen.adapters.ruleset_file import load_ruleset
+    from omen.application.pipeline import market_key
+    from omen.bootstrap import tune_gc
+    from omen.config import Settings
+
+    ruleset = load_ruleset()
+    rows = []
+    for label, events in (("", corpus(n)), (", new texts", unique_texts(corpus(n)))):
+        # Each event's text analysis and market history, as the pipeline hands them over.
+        pipeline = new_pipeline(ruleset, native.event_hash)
+        inputs = []
+        for e in events:
+            key = market_key(e)
+            text = pipeline._analyzer.analyze(e)
+            inputs.append((e, text, pipeline._statistics.observe(key, e.probability), "ab" * 32))
+            pipeline._statistics.record(key, e.probability)
+        tune_gc(Settings().gc_threshold0)
+        for name, decider in (
+            ("native decide", native.decision.Decider(ruleset)),
+            ("twin decide", decision_py.Decider(ruleset)),
+        ):
+            rows.append(
+                (
+                    name + label,
+                    median_time(lambda d=decider, i=inputs: [d.decide(*args) for args in i]),
+                )
+            )
+    table(
+        f"decision: geography, 5 rules, classification, confidence + signal, {n:,} corpus events",
+        ("implementation", "events/s", "us/event", "vs twin"),
+        [
+            (name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{rows[1 + 2 * (i // 2)][1] / t:.1f}x")
+            for i, (name, t) in enumerate(rows)
+        ],
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wal-gib", type=float, default=1.0, help="size of the WAL buffer (GiB)")
@@ -270,6 +311,7 @@ def main() -> int:
     bench_wal(args.wal_gib)
     bench_anomaly(args.points)
     bench_textmatch()
+    bench_decision()
     return 0
 
 

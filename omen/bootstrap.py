@@ -10,13 +10,15 @@ from omen import native
 from omen.adapters.ledger.format import LedgerError
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions, Position
 from omen.adapters.ledger.signals import LedgerSignalStore, rebuild, signal_at
+from omen.adapters.proto_codec import SignalProtoMemo
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.adapters.ruleset_file import load_ruleset
+from omen.application.outbox import DeliveryPolicy, Outbox
 from omen.application.pipeline import Pipeline
 from omen.application.process import ProcessEvents
-from omen.config import Settings
+from omen.config import PublisherSettings, Settings
 from omen.domain.ruleset import Ruleset
-from omen.errors import StartupError
+from omen.errors import OutboxError, StartupError
 from omen.observability import Metrics
 
 
@@ -29,6 +31,10 @@ class App:
     metrics: Metrics
     ledger: Ledger
     process: ProcessEvents
+    #: Delivers the ledger's signals to the configured publishers (started by the server).
+    outbox: Outbox | None = None
+    #: Signal protos a stream message's ledger append built, for its response to reuse.
+    signal_protos: SignalProtoMemo | None = None
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -63,16 +69,65 @@ def build_app(settings: Settings) -> App:
     repository = LedgerIndexedRepository(signal_at(ledger))
     # The compiled ChangeStatistics when available (same results as the domain's reference).
     statistics = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
-    # The compiled TextMatcher likewise (same TextAnalysis as the domain's TextAnalyzer).
-    pipeline = Pipeline(ruleset, native.event_hash, repository, statistics, native.TextAnalyzer)
+    # The compiled TextMatcher and Decider likewise (same values as the domain's references).
+    pipeline = Pipeline(
+        ruleset, native.event_hash, repository, statistics, native.TextAnalyzer, native.Decider
+    )
     try:
         # Invariant 2: the duplicate index and the anomaly statistics come from the ledger.
-        rebuild(ledger, repository.restore, statistics)
+        rebuild(ledger, repository.restore_raw, statistics)
     except BaseException:
         ledger.close()
         raise
-    process = ProcessEvents(pipeline, LedgerSignalStore(ledger))
-    return App(settings, ruleset, repository, pipeline, Metrics(), ledger, process)
+    store = LedgerSignalStore(ledger, SignalProtoMemo())
+    process = ProcessEvents(pipeline, store)
+    try:
+        outbox = build_outbox(settings, ledger)
+    except BaseException:
+        ledger.close()
+        raise
+    return App(
+        settings,
+        ruleset,
+        repository,
+        pipeline,
+        Metrics(),
+        ledger,
+        process,
+        outbox,
+        signal_protos=store.protos,
+    )
+
+
+def delivery_policy(publisher: PublisherSettings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        batch_size=publisher.batch_size,
+        backoff_initial_s=publisher.backoff_initial_s,
+        backoff_max_s=publisher.backoff_max_s,
+        breaker_failures=publisher.breaker_failures,
+        breaker_reset_s=publisher.breaker_reset_s,
+    )
+
+
+def build_outbox(settings: Settings, ledger: Ledger) -> Outbox:
+    """The dispatcher over the configured publishers, their cursors loaded (a damaged cursor
+    file stops the start-up, naming it)."""
+    from omen.adapters.outbox.cursor_file import CursorFiles
+    from omen.adapters.outbox.deadletter import DeadLetterFiles
+    from omen.adapters.outbox.ledger_feed import LedgerFeed
+    from omen.adapters.publishers import build_publisher
+
+    outbox = Outbox(
+        LedgerFeed(ledger),
+        CursorFiles(settings.outbox_dir),
+        DeadLetterFiles(settings.outbox_dir),
+        [(build_publisher(p), delivery_policy(p)) for p in settings.publishers],
+    )
+    try:
+        outbox.load_cursors()
+    except OutboxError as exc:
+        raise StartupError(str(exc)) from None
+    return outbox
 
 
 def open_ledger(settings: Settings, read_only: bool = False) -> Ledger:

@@ -40,3 +40,7 @@ class StartupError(OmenError):
 class LedgerUnavailableError(OmenError):
     """The ledger cannot make records durable (it failed closed, or is shutting down); nothing
     is acknowledged until it is back. Maps to UNAVAILABLE."""
+
+
+class OutboxError(OmenError):
+    """An outbox file (a publisher's cursor or dead letters) cannot be read or written."""

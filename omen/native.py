@@ -14,7 +14,7 @@ import os
 from types import ModuleType
 
 #: The compiled modules of omen/_native; each `name` has a twin `name_py`.
-MODULES = ("hashing", "wal", "anomaly", "textmatch")
+MODULES = ("hashing", "wal", "anomaly", "textmatch", "decision")
 
 
 class NativeUnavailableError(ImportError):
@@ -63,6 +63,7 @@ hashing: ModuleType = _loaded["hashing"][0]
 wal: ModuleType = _loaded["wal"][0]
 anomaly: ModuleType = _loaded["anomaly"][0]
 textmatch: ModuleType = _loaded["textmatch"][0]
+decision: ModuleType = _loaded["decision"][0]
 
 canonical_encoding = hashing.canonical_encoding
 event_hash = hashing.event_hash
@@ -70,9 +71,12 @@ event_hashes = hashing.event_hashes
 crc32c = wal.crc32c
 #: The omen.domain.analysis.TextMatcherFactory the pipeline tokenises and matches text with.
 TextAnalyzer = textmatch.TextAnalyzer
+#: The omen.domain.decision.DeciderFactory: geography, rules, classification and the signal.
+Decider = decision.Decider
 
 __all__ = [
     "IS_NATIVE",
+    "Decider",
     "MODULES",
     "NATIVE_STATUS",
     "NativeUnavailableError",
@@ -80,6 +84,7 @@ __all__ = [
     "anomaly",
     "canonical_encoding",
     "crc32c",
+    "decision",
     "event_hash",
     "event_hashes",
     "hashing",

@@ -20,3 +20,6 @@ class TextAnalyzer:
     def lexicon(self) -> Lexicon[object]: ...
     def analyze(self, event: Any) -> TextAnalysis:
         """The tokens of title + description (separated by BOUNDARY) and every term matched."""
+
+def fast_layouts() -> dict[str, bool]:
+    """Each value class -> True when it is built without running its __init__ (slots.pxd)."""

@@ -9,7 +9,13 @@ the two implementations cannot disagree about what a term is.
 
 ASCII text (nearly all market text) is lower-cased and split by one C loop over its characters: a
 token is a run of ASCII letters and digits, which is what the reference's translate() + split()
-yields. Any other text is tokenised by the reference's tokenize() (its Unicode regex). Matching
+yields. Market text repeats a small vocabulary, so each analyzer keeps the str of every short
+token it has made (up to TOKEN_CACHE_ENTRIES of them) in a table keyed by the token's bytes and
+hands out that same str again: equal to a new one, but without allocating it, hashing it for the
+lexicon lookup (a str caches its hash) or freeing it afterwards. And a feed observes each market
+again and again with the same question, so the analyses of the latest RECENT_TEXTS distinct
+(title, description) pairs are kept and returned again for the same pair (TextAnalysis values are
+never changed after they are built). Any other text is tokenised by the reference's tokenize() (its Unicode regex). Matching
 walks the token list once: a position that starts no term costs one dict lookup, and the longest
 term wins at each position, as in Lexicon.match().
 """
@@ -19,7 +25,13 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_AsTuple, PyList_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM
+from libc.stdint cimport uint64_t
+from libc.string cimport memcmp, memset
+
+from omen._native.slots cimport Layout, layout_init, layout_make, untracked_tuple
+
 from cpython.unicode cimport (
     Py_UCS1,
     PyUnicode_1BYTE_DATA,
@@ -40,8 +52,19 @@ cdef extern from "Python.h":
 
 # C-level copies: reassigning the domain's names at run time cannot change this module.
 cdef str _BOUNDARY = _DOMAIN_BOUNDARY
-cdef object _TermMatchType = _TermMatch
-cdef object _TextAnalysisType = _TextAnalysis
+cdef object _CLASSES = (_TermMatch, _TextAnalysis)
+# Built as their __init__ would build them, without running it, and left out of the cycle
+# collector (slots.pxd): a TermMatch holds its term and the lexicon's payloads, a TextAnalysis
+# tokens and TermMatch values, none of which can ever refer back to them.
+cdef Layout L_TermMatch
+cdef Layout L_TextAnalysis
+layout_init(&L_TermMatch, _TermMatch, acyclic=True)
+layout_init(&L_TextAnalysis, _TextAnalysis, acyclic=True)
+
+
+def fast_layouts():
+    """Each value class -> True when it is built without running its __init__ (slots.pxd)."""
+    return {"TermMatch": L_TermMatch.fast, "TextAnalysis": L_TextAnalysis.fast}
 
 # Each ASCII code -> its lower-case letter or digit, or 0 when it separates tokens.
 cdef Py_UCS1 _WORD[128]
@@ -69,7 +92,24 @@ cdef class TextAnalyzer:
     Implements omen.domain.analysis.TextMatcher with the results of the domain's TextAnalyzer.
     """
 
+    def __cinit__(self):
+        self._cache = NULL
+        self._cached = 0
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self._cache is not NULL:
+            for i in range(TOKEN_CACHE_SLOTS):
+                if self._cache[i].token is not NULL:
+                    Py_DECREF(<object>self._cache[i].token)
+            PyMem_Free(self._cache)
+
     def __init__(self, entries, irregular=None):
+        if self._cache is NULL:
+            self._cache = <TokenSlot *>PyMem_Malloc(TOKEN_CACHE_SLOTS * sizeof(TokenSlot))
+            if self._cache is NULL:
+                raise MemoryError()
+            memset(self._cache, 0, TOKEN_CACHE_SLOTS * sizeof(TokenSlot))
         lexicon = _Lexicon(entries, irregular)
         tables = lexicon.tables
         self._lexicon = lexicon
@@ -77,6 +117,7 @@ cdef class TextAnalyzer:
         self._terms = dict(tables.terms)
         self._starts = dict(tables.starts)
         self._singles = {key[0]: hit for key, hit in self._terms.items() if len(key) == 1}
+        self._recent = {}
 
     @property
     def lexicon(self):
@@ -84,13 +125,31 @@ cdef class TextAnalyzer:
 
     def analyze(self, event):
         """The tokens of title + description (separated by BOUNDARY) and every match."""
-        cdef list tokens = []
-        self.append_tokens(tokens, event.title)
+        title = event.title
         description = event.description
+        cdef object key = None
+        cdef PyObject *recent
+        if type(title) is str and type(description) is str:
+            # A market is observed again and again with the same question: its analysis is a
+            # function of the two strings, so the latest RECENT_TEXTS are kept and shared.
+            key = (title, description)
+            recent = PyDict_GetItem(self._recent, key)
+            if recent is not NULL:
+                return <object>recent
+        cdef list tokens = []
+        self.append_tokens(tokens, title)
         if description:
             tokens.append(_BOUNDARY)
             self.append_tokens(tokens, description)
-        return _TextAnalysisType(PyList_AsTuple(tokens), PyList_AsTuple(self.match_tokens(tokens)))
+        analysis = layout_make(
+            &L_TextAnalysis,
+            (untracked_tuple(tokens), untracked_tuple(self.match_tokens(tokens))),
+        )
+        if key is not None:
+            if len(self._recent) >= RECENT_TEXTS:
+                self._recent.clear()  # bounded, and never worse than no memo at all
+            self._recent[key] = analysis
+        return analysis
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -126,11 +185,42 @@ cdef class TextAnalyzer:
                     c = _WORD[src[i]]
                     if c == 0:
                         break
-                tokens.append(PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, buf + start, i - start))
+                tokens.append(self.token(buf + start, i - start))
         finally:
             if buf != stack:
                 PyMem_Free(buf)
         return 0
+
+    cdef object token(self, const Py_UCS1 *data, Py_ssize_t length):
+        """The str of these lower-cased ASCII bytes: the cached one, or a new one (cached while
+        the table has room)."""
+        cdef uint64_t h = 14695981039346656037ULL  # FNV-1a
+        cdef Py_ssize_t k, slot
+        cdef TokenSlot *entry
+        if length > TOKEN_CACHE_MAX_LENGTH:
+            return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, data, length)
+        for k in range(length):
+            h = (h ^ data[k]) * 1099511628211ULL
+        slot = <Py_ssize_t>(h & (TOKEN_CACHE_SLOTS - 1))
+        while True:
+            entry = &self._cache[slot]
+            if entry.token is NULL:
+                break
+            if (
+                entry.hash == h
+                and entry.length == length
+                and memcmp(PyUnicode_1BYTE_DATA(<object>entry.token), data, length) == 0
+            ):
+                return <object>entry.token
+            slot = (slot + 1) & (TOKEN_CACHE_SLOTS - 1)
+        token = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, data, length)
+        if self._cached < TOKEN_CACHE_ENTRIES:
+            Py_INCREF(token)
+            entry.token = <PyObject *>token
+            entry.hash = h
+            entry.length = length
+            self._cached += 1
+        return token
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -168,7 +258,7 @@ cdef class TextAnalyzer:
                 hit = self._singles.get(head)
                 if hit is None:
                     continue
-            found.append(_TermMatchType(hit[0], hit[1], i, size))
+            found.append(layout_make(&L_TermMatch, (hit[0], hit[1], i, size)))
             next_free = i + size
         return found
 

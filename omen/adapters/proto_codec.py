@@ -115,6 +115,33 @@ def signal_to_proto(s: OmenSignal) -> signal_pb2.OmenSignal:
     )
 
 
+class SignalProtoMemo:
+    """Protos of signals a stream message just appended, by signal id, until the response that
+    reports them takes them: the ledger record and the response each need the proto, and
+    building one is most of an emitted event's conversion cost. Bounded (oldest dropped first;
+    `take` then builds it again), and one per server, never process-global."""
+
+    __slots__ = ("_limit", "_protos")
+
+    def __init__(self, limit: int = 65_536):
+        self._limit = limit
+        self._protos: dict[str, signal_pb2.OmenSignal] = {}
+
+    def __len__(self) -> int:
+        return len(self._protos)
+
+    def put(self, signal_id: str, proto: signal_pb2.OmenSignal) -> None:
+        protos = self._protos
+        protos[signal_id] = proto
+        if len(protos) > self._limit:
+            del protos[next(iter(protos))]
+
+    def take(self, signal: OmenSignal) -> signal_pb2.OmenSignal:
+        """The signal's proto (ledger position included), from the memo or built afresh."""
+        proto = self._protos.pop(signal.signal_id, None)
+        return proto if proto is not None else signal_to_proto(signal)
+
+
 def _ns(ts: timestamp_pb2.Timestamp) -> int:
     return int(ts.seconds * _NS + ts.nanos)
 

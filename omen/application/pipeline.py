@@ -1,21 +1,17 @@
 """The Process use case: hash -> duplicate check -> analysis -> rules -> classification ->
-confidence -> signal -> store, with per-market history recorded only for emitted signals."""
+confidence -> signal -> store, with every non-duplicate event recorded in its market's history."""
 
 from __future__ import annotations
 
 from omen.application.ports import EventHasher, SignalRepository
 from omen.domain.analysis import EventContext, TextAnalyzer, TextMatcherFactory
-from omen.domain.anomaly import AnomalyRule, ChangeStatistics, market_key
-from omen.domain.classification import classify
-from omen.domain.enrichment import build_signal
+from omen.domain.anomaly import ChangeStatistics, market_key
+from omen.domain.decision import DeciderFactory, RulesetDecider
 from omen.domain.events import RawEvent
-from omen.domain.freshness import FreshnessRule
-from omen.domain.geography import GeographicRule, locate
 from omen.domain.geography import lexicon_entries as place_terms
-from omen.domain.liquidity import LiquidityRule
-from omen.domain.rules import Rule, evaluate_rules
+from omen.domain.rules import Rule
 from omen.domain.ruleset import Ruleset
-from omen.domain.semantic import SemanticRule, irregular_forms
+from omen.domain.semantic import irregular_forms
 from omen.domain.semantic import lexicon_entries as topic_terms
 from omen.domain.signals import Outcome, ProcessResult
 
@@ -36,9 +32,12 @@ class Pipeline:
         repository: SignalRepository,
         statistics: ChangeStatistics,
         text_matcher: TextMatcherFactory = TextAnalyzer,
+        decider: DeciderFactory = RulesetDecider,
     ):
-        """`text_matcher` builds the tokeniser and term matcher from the ruleset's terms: the
-        domain's TextAnalyzer (the reference) unless a compiled one is injected."""
+        """`text_matcher` builds the tokeniser and term matcher from the ruleset's terms, and
+        `decider` the geography, rules, classification and signal building from the ruleset:
+        the domain's references (TextAnalyzer, RulesetDecider) unless compiled ones are
+        injected."""
         self._ruleset = ruleset
         self._hasher = hasher
         self._repository = repository
@@ -47,14 +46,7 @@ class Pipeline:
             [*topic_terms(ruleset.semantic), *place_terms(ruleset.geographic)],
             irregular_forms(ruleset.semantic),
         )
-        # The fixed order in which rules run; the first failure decides a rejection.
-        self._rules: tuple[Rule, ...] = (
-            LiquidityRule(ruleset.liquidity),
-            SemanticRule(ruleset.semantic),
-            GeographicRule(ruleset.geographic),
-            AnomalyRule(ruleset.anomaly),
-            FreshnessRule(ruleset.freshness),
-        )
+        self._decider = decider(ruleset)
 
     @property
     def ruleset(self) -> Ruleset:
@@ -62,12 +54,13 @@ class Pipeline:
 
     @property
     def rules(self) -> tuple[Rule, ...]:
-        return self._rules
+        """The rules in the fixed order they run; the first failure decides a rejection."""
+        return self._decider.rules
 
     def analyze(self, event: RawEvent) -> EventContext:
         """Tokenise and match once, locate, and read the market's history (read-only)."""
         text = self._analyzer.analyze(event)
-        geo = locate(event, text, self._ruleset.geographic)
+        geo = self._decider.locate(event, text)
         history = self._statistics.observe(market_key(event), event.probability)
         return EventContext(event, text, geo, history)
 
@@ -84,35 +77,13 @@ class Pipeline:
                 signal=original,
                 duplicate_of=original.signal_id,
             )
-        # analyze(), inlined: this runs for every event that is not a duplicate.
         key = market_key(event)
+        probability = event.probability
         text = self._analyzer.analyze(event)
-        ctx = EventContext(
-            event,
-            text,
-            locate(event, text, self._ruleset.geographic),
-            self._statistics.observe(key, event.probability),
-        )
-        results, failure = evaluate_rules(self._rules, ctx)
-        self._statistics.record(key, event.probability)
-        if failure is not None:
-            return ProcessResult(
-                Outcome.REJECTED,
-                event_hash,
-                results,
-                reason=f"{failure.rule_name}: {failure.reason}",
-            )
-        classification = classify(ctx.text, bool(ctx.geo.chokepoints), self._ruleset.semantic)
-        signal, reason = build_signal(
-            ctx,
-            event_hash,
-            results,
-            classification,
-            self._ruleset.confidence,
-            self._ruleset.version,
-            trace_id,
-        )
-        if signal is None:
-            return ProcessResult(Outcome.REJECTED, event_hash, results, reason=reason)
-        self._repository.add(signal)
-        return ProcessResult(Outcome.EMITTED, event_hash, results, signal=signal)
+        history = self._statistics.observe(key, probability)
+        result = self._decider.decide(event, text, history, event_hash, trace_id)
+        self._statistics.record(key, probability)
+        signal = result.signal
+        if signal is not None:
+            self._repository.add(signal)
+        return result

@@ -67,6 +67,25 @@ class LedgerTicket:
     durable: Durable
 
 
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """An emitted signal to append (as SignalLedger.append_signal takes it)."""
+
+    signal: OmenSignal
+    market_key: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRecord:
+    """A rejected event's observation to append (as SignalLedger.append_observation takes it)."""
+
+    event_hash: str
+    market_key: str
+    probability: float
+    observed_at_ns: int
+
+
 class SignalLedger(abc.ABC):
     """The system of record: emitted signals, and the rejected events' observations that the
     anomaly statistics were fed (so that replaying the ledger rebuilds them exactly)."""
@@ -82,6 +101,26 @@ class SignalLedger(abc.ABC):
         self, event_hash: str, market_key: str, probability: float, observed_at_ns: int
     ) -> LedgerTicket:
         """Queue the observation of a rejected event (recorded in the market's history)."""
+
+    def append_many(
+        self, records: Sequence[SignalRecord | ObservationRecord]
+    ) -> list[LedgerTicket]:
+        """Queue `records` in order, one ticket each. Adapters override this to queue them in
+        one step (usually one group commit); the last ticket's `durable` completing means every
+        one of them is durable."""
+        return [
+            self.append_signal(r.signal, r.market_key, r.probability)
+            if isinstance(r, SignalRecord)
+            else self.append_observation(
+                r.event_hash, r.market_key, r.probability, r.observed_at_ns
+            )
+            for r in records
+        ]
+
+    def refuses(self, observed_at_ns: int) -> str | None:
+        """Why an event observed at `observed_at_ns` cannot be recorded (e.g. its date is
+        sealed for good), or None. Checked before the event is decided."""
+        return None
 
     @property
     @abc.abstractmethod
@@ -139,3 +178,69 @@ class Publisher(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and disconnect."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedBatch:
+    """Acknowledged signals read from the ledger, and how far the read looked."""
+
+    deliveries: tuple[Delivery, ...]
+    #: Every record with an LSN up to this one was examined: the ones that are not signals
+    #: (observations of rejected events) need no delivery, so a cursor may move here once all
+    #: of `deliveries` are done.
+    scanned_lsn: int
+
+
+class SignalFeed(abc.ABC):
+    """The ledger's acknowledged signals in LSN order, as the outbox reads them.
+
+    read_after and signals_after may read files: call them off the event loop (a thread).
+    """
+
+    @property
+    @abc.abstractmethod
+    def acked_lsn(self) -> int:
+        """Every record with an LSN up to this one is acknowledged (durable)."""
+
+    @abc.abstractmethod
+    def open(self, base_lsn: int) -> None:
+        """Start hearing commits (on the running event loop); no cursor will go below base_lsn."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop hearing commits."""
+
+    @abc.abstractmethod
+    def read_after(self, lsn: int, limit: int) -> FeedBatch:
+        """Up to `limit` acknowledged signals with an LSN above `lsn`, in LSN order."""
+
+    @abc.abstractmethod
+    async def wait_beyond(self, lsn: int) -> None:
+        """Return once acked_lsn > lsn."""
+
+    @abc.abstractmethod
+    def signals_after(self, lsn: int) -> int:
+        """How many acknowledged signals have an LSN above `lsn` (lsn >= the open's base_lsn)."""
+
+    def forget_through(self, lsn: int) -> None:  # noqa: B027 - optional hint
+        """No cursor will ask about LSNs up to `lsn` again (what a count index may drop)."""
+
+
+class CursorStore(abc.ABC):
+    """Each publisher's durable cursor: the LSN of the last record it is done with."""
+
+    @abc.abstractmethod
+    def load(self, publisher: str) -> int:
+        """The saved cursor, 0 when there is none yet."""
+
+    @abc.abstractmethod
+    def save(self, publisher: str, lsn: int) -> None:
+        """Replace the cursor durably (it survives a crash once this returns)."""
+
+
+class DeadLetterStore(abc.ABC):
+    """Where signals a publisher refused for good are kept, with why, for a later replay."""
+
+    @abc.abstractmethod
+    def add(self, publisher: str, delivery: Delivery, reason: str, failed_at_ns: int) -> None:
+        """Record one dead letter durably (it survives a crash once this returns)."""

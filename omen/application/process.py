@@ -3,16 +3,26 @@ answer only once that is durable (invariant 1: ledger first).
 
 `submit` is synchronous: the pipeline's duplicate check, its history update and the ledger
 append happen in one step, so the ledger's order is the order the statistics saw events in,
-and replaying it rebuilds them exactly. `process` then awaits the group commit.
+and replaying it rebuilds them exactly. `process` then awaits the group commit. `submit_many`
+does the same for a stream message: every event through the pipeline, in order, then one
+ledger append for all of their records (one group commit, usually), before anything else runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from omen.application.pipeline import Pipeline
-from omen.application.ports import Durable, SignalLedger
+from omen.application.ports import (
+    Durable,
+    ObservationRecord,
+    SignalLedger,
+    SignalRecord,
+)
 from omen.domain.anomaly import market_key
 from omen.domain.events import RawEvent
 from omen.domain.signals import Outcome, ProcessResult
+from omen.domain.validation import FieldViolation
 
 _PURGE_EVERY = 4096
 
@@ -30,15 +40,20 @@ class ProcessEvents:
     def pipeline(self) -> Pipeline:
         return self._pipeline
 
+    def refusal(self, event: RawEvent, prefix: str = "event") -> FieldViolation | None:
+        """A violation when the ledger cannot record `event` (its date is sealed for good):
+        such an event must fail before it is decided, or the index and the statistics would
+        hold what the ledger does not."""
+        reason = self._ledger.refuses(event.observed_at_ns)
+        return None if reason is None else FieldViolation(prefix + ".observed_at", reason)
+
     def submit(self, event: RawEvent, trace_id: str = "") -> tuple[ProcessResult, Durable | None]:
         """Decide `event` and queue its ledger record; the result may be reported once the
         returned Durable (None: nothing to wait for) completes."""
         failed = self._ledger.failed
         if failed is not None:
             raise failed
-        self._submitted += 1
-        if self._submitted % _PURGE_EVERY == 0:
-            self._pending = {k: d for k, d in self._pending.items() if not d.done}
+        self._count(1)
         result = self._pipeline.process(event, trace_id)
         if result.outcome is Outcome.EMITTED:
             signal = result.signal
@@ -57,8 +72,110 @@ class ProcessEvents:
 
     async def process(self, event: RawEvent, trace_id: str = "") -> ProcessResult:
         result, durable = self.submit(event, trace_id)
-        if durable is not None and not durable.done:
+        if durable is not None:
+            # Also when already done: wait_async then raises if the commit failed.
             await durable.wait_async()
         if result.outcome is Outcome.EMITTED and result.signal is not None:
             self._pending.pop(result.signal.signal_id, None)
         return result
+
+    def submit_many(self, events: Sequence[RawEvent], trace_id: str = "") -> SubmittedBatch:
+        """Decide `events` in order and queue their ledger records with one append; the
+        results may be reported once `SubmittedBatch.durable()` returns.
+
+        Nothing awaits in between, so no other call's events interleave: the ledger's order
+        stays the order the statistics saw events in.
+        """
+        failed = self._ledger.failed
+        if failed is not None:
+            raise failed
+        self._count(len(events))
+        process = self._pipeline.process
+        results: list[ProcessResult] = []
+        records: list[SignalRecord | ObservationRecord] = []
+        waits: list[Durable] = []
+        try:
+            for event in events:
+                result = process(event, trace_id)
+                results.append(result)
+                outcome = result.outcome
+                if outcome is Outcome.EMITTED:
+                    assert result.signal is not None
+                    records.append(
+                        SignalRecord(result.signal, market_key(event), event.probability)
+                    )
+                elif outcome is Outcome.REJECTED:
+                    records.append(
+                        ObservationRecord(
+                            result.input_event_hash,
+                            market_key(event),
+                            event.probability,
+                            event.observed_at_ns,
+                        )
+                    )
+                else:
+                    # A duplicate of a signal emitted earlier in this message is covered by this
+                    # message's own commit; one of an earlier message may still be pending.
+                    pending = self._pending.get(result.duplicate_of)
+                    if pending is not None:
+                        waits.append(pending)
+        except BaseException:
+            # The index and the statistics already hold what was decided: so must the ledger.
+            if records:
+                self._ledger.append_many(records)
+            raise
+        tickets = self._ledger.append_many(records) if records else []
+        emitted: list[str] = []
+        last: Durable | None = None
+        for record, ticket in zip(records, tickets, strict=True):
+            durable = ticket.durable
+            if durable is not last:  # appends of one group commit share one Durable
+                waits.append(durable)
+                last = durable
+            if isinstance(record, SignalRecord) and not durable.done:
+                self._pending[record.signal.signal_id] = durable
+                emitted.append(record.signal.signal_id)
+        return SubmittedBatch(results, waits, emitted, self._pending)
+
+    async def process_many(
+        self, events: Sequence[RawEvent], trace_id: str = ""
+    ) -> list[ProcessResult]:
+        batch = self.submit_many(events, trace_id)
+        await batch.durable()
+        return batch.results
+
+    def _count(self, events: int) -> None:
+        before = self._submitted
+        self._submitted = before + events
+        if before // _PURGE_EVERY != self._submitted // _PURGE_EVERY:
+            pending = self._pending
+            for signal_id in [k for k, d in pending.items() if d.done]:
+                del pending[signal_id]
+
+
+class SubmittedBatch:
+    """The results of one submit_many, in the events' order; report them only once
+    `durable()` returned (it raises LedgerUnavailableError if they never will be durable)."""
+
+    __slots__ = ("_emitted", "_pending", "_waits", "results")
+
+    def __init__(
+        self,
+        results: list[ProcessResult],
+        waits: list[Durable],
+        emitted: list[str],
+        pending: dict[str, Durable],
+    ):
+        self.results = results
+        self._waits = waits
+        self._emitted = emitted
+        self._pending = pending
+
+    async def durable(self) -> None:
+        """Return once every record of the batch (and every pending original that one of its
+        duplicates refers to) is durable. Cancelling the wait cancels no ledger work."""
+        for durable in self._waits:
+            await durable.wait_async()
+        pending = self._pending
+        for signal_id in self._emitted:
+            pending.pop(signal_id, None)

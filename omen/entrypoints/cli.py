@@ -1,4 +1,5 @@
-"""The `omen` command line: `omen serve` runs the gRPC server, `omen ledger ...` the ledger."""
+"""The `omen` command line: `omen serve` runs the gRPC server, `omen ledger ...` the ledger,
+`omen outbox ...` the publishers' cursors and dead letters."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from omen import __version__
+from omen.entrypoints import outbox_cli
 from omen.errors import ConfigError, OmenError, StartupError
 
 
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     serve.add_argument("--config", type=Path, help="TOML config file (default: $OMEN_CONFIG)")
     _add_ledger_parser(commands)
+    outbox_cli.add_parser(commands)
     return parser
 
 
@@ -132,6 +135,18 @@ def _serve(args: argparse.Namespace) -> int:
     return asyncio.run(serve(app))
 
 
+def _outbox(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="omen: %(levelname)s %(name)s: %(message)s")
+    try:
+        return outbox_cli.run(args)
+    except outbox_cli.UsageError as exc:
+        print(f"omen: {exc}", file=sys.stderr)
+        return 2
+    except (OmenError, OSError) as exc:
+        print(f"omen: {exc}", file=sys.stderr)
+        return 1
+
+
 def _ledger(args: argparse.Namespace) -> int:
     from omen.entrypoints import ledger_cli
 
@@ -153,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "ledger":
             return _ledger(args)
+        if args.command == "outbox":
+            return _outbox(args)
     except ConfigError as exc:
         print(f"omen: {exc}", file=sys.stderr)
         return 2

@@ -189,6 +189,24 @@ def test_ledger_rpcs_list_read_seal_verify_and_late_partition(ledger_server: Ser
         ]
         assert names == sorted(names) and TODAY + "-late" in names
 
+        # With the -late partition sealed too, an event of that date is refused before it is
+        # decided (the index and statistics must not hold what the ledger cannot), by name.
+        ledger.SealPartition(
+            service_pb2.SealPartitionRequest(partition=TODAY + "-late"), metadata=AUTH
+        )
+        with ledger_server.channel() as channel2:
+            stub = service_pb2_grpc.SignalServiceStub(channel2)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Process(_event(100, 0.55, "m-closed"), metadata=AUTH, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "event.observed_at" in refused.value.details()
+            assert "both sealed" in refused.value.details()
+            # Another date is still fine.
+            tomorrow = _event(101, 0.55, "m-next")
+            tomorrow.event.observed_at.seconds += 86_400
+            ok = stub.Process(tomorrow, metadata=AUTH, timeout=10)
+            assert ok.outcome == service_pb2.OUTCOME_EMITTED
+
 
 @pytest.mark.parametrize(
     ("method", "request_message", "code", "text"),

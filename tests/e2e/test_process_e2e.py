@@ -257,14 +257,6 @@ def test_health_is_serving_and_needs_no_key(channel):
 @pytest.mark.parametrize(
     ("stub_name", "method", "request_message", "streaming", "names"),
     [
-        ("SignalServiceStub", "ProcessStream", None, "stream_stream", "issue #6"),
-        (
-            "SignalServiceStub",
-            "WatchSignals",
-            service_pb2.WatchSignalsRequest(),
-            "unary_stream",
-            "WatchSignals",
-        ),
         ("SignalServiceStub", "PullSource", service_pb2.PullSourceRequest(), "unary", "source"),
         (
             "ReconcileServiceStub",

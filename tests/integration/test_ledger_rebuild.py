@@ -73,7 +73,7 @@ def test_rebuilt_state_equals_live_state_and_answers_continue_identically(tmp_pa
 
     # ...and one rebuilt from its ledger.
     ledger, repository, pipeline, use_case = _open(tmp_path / "restarted")
-    report = rebuild(ledger, repository.restore, pipeline._statistics)
+    report = rebuild(ledger, repository.restore_raw, pipeline._statistics)
     assert report.signals == len(emitted)
     assert report.signals + report.observations == sum(
         1 for r in live if r.outcome is not Outcome.DUPLICATE

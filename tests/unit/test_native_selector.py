@@ -45,6 +45,7 @@ def test_no_extensions_forces_every_pure_python_twin():
         "omen._native.wal_py",
         "omen._native.anomaly_py",
         "omen._native.textmatch_py",
+        "omen._native.decision_py",
     ]
 
 
@@ -57,6 +58,7 @@ def test_require_native_loads_every_compiled_module():
         "omen._native.wal",
         "omen._native.anomaly",
         "omen._native.textmatch",
+        "omen._native.decision",
     ]
 
 

@@ -39,6 +39,7 @@ class FakeLedger(SignalLedger):
     def __init__(self) -> None:
         self.records: list[tuple] = []
         self.durables: list[FakeDurable] = []
+        self.batches: list[int] = []  # records per append_many call
         self._failed: Exception | None = None
 
     def _ticket(self) -> LedgerTicket:
@@ -53,6 +54,10 @@ class FakeLedger(SignalLedger):
     def append_observation(self, event_hash, market_key, probability, observed_at_ns):
         self.records.append(("observation", event_hash, market_key, probability))
         return self._ticket()
+
+    def append_many(self, records):
+        self.batches.append(len(records))
+        return super().append_many(records)
 
     @property
     def failed(self):
@@ -135,4 +140,111 @@ def test_nothing_is_processed_once_the_ledger_failed():
     use_case = ProcessEvents(make_pipeline(), ledger)
     with pytest.raises(LedgerUnavailableError):
         use_case.submit(raw_event())
+    assert ledger.records == []
+
+
+def test_a_stream_message_is_decided_in_order_and_appended_with_one_call():
+    async def scenario():
+        ledger = FakeLedger()
+        use_case = ProcessEvents(make_pipeline(), ledger)
+        batch = use_case.submit_many(
+            [
+                raw_event(event_id="a"),
+                raw_event(event_id="thin", market_id="thin", liquidity_usd=10.0),
+                raw_event(event_id="a"),  # the same event again, in the same message
+                raw_event(event_id="b", market_id="m-2"),
+            ]
+        )
+        assert [r.outcome for r in batch.results] == [
+            Outcome.EMITTED,
+            Outcome.REJECTED,
+            Outcome.DUPLICATE,
+            Outcome.EMITTED,
+        ]
+        assert ledger.batches == [3]  # one append for the message; the duplicate writes nothing
+        assert [(r[0], r[2]) for r in ledger.records] == [
+            ("signal", "polymarket:m-1"),
+            ("observation", "polymarket:thin"),
+            ("signal", "polymarket:m-2"),
+        ]
+        assert batch.results[2].duplicate_of == batch.results[0].signal.signal_id
+        waiting = asyncio.create_task(batch.durable())
+        await _settle()
+        assert not waiting.done()
+        for durable in ledger.durables:
+            durable.complete()
+        await asyncio.wait_for(waiting, 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_message_is_reportable_only_once_every_one_of_its_records_is_durable():
+    async def scenario():
+        ledger = FakeLedger()
+        use_case = ProcessEvents(make_pipeline(), ledger)
+        batch = use_case.submit_many([raw_event(event_id="x"), raw_event(event_id="y")])
+        waiting = asyncio.create_task(batch.durable())
+        ledger.durables[1].complete()
+        await _settle()
+        assert not waiting.done()  # the first record is not durable yet
+        ledger.durables[0].complete()
+        await asyncio.wait_for(waiting, 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_duplicate_of_a_signal_still_pending_from_an_earlier_message_waits_for_it():
+    async def scenario():
+        ledger = FakeLedger()
+        use_case = ProcessEvents(make_pipeline(), ledger)
+        first = use_case.submit_many([raw_event()])
+        second = use_case.submit_many([raw_event()])
+        assert second.results[0].outcome is Outcome.DUPLICATE
+        assert ledger.batches == [1]  # the second message appended nothing
+        waiting = asyncio.create_task(second.durable())
+        await _settle()
+        assert not waiting.done()
+        ledger.durables[0].complete(LedgerUnavailableError("disk full"))
+        for task in (waiting, asyncio.create_task(first.durable())):
+            with pytest.raises(LedgerUnavailableError):
+                await task
+
+    asyncio.run(scenario())
+
+
+def test_a_message_of_duplicates_of_durable_signals_is_reportable_at_once():
+    async def scenario():
+        ledger = FakeLedger()
+        use_case = ProcessEvents(make_pipeline(), ledger)
+        first = use_case.submit_many([raw_event()])
+        ledger.durables[0].complete()
+        await first.durable()
+        again = await asyncio.wait_for(use_case.process_many([raw_event(), raw_event()]), 1)
+        assert [r.outcome for r in again] == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+
+    asyncio.run(scenario())
+
+
+def test_ledger_order_across_messages_is_the_order_the_events_were_submitted():
+    ledger = FakeLedger()
+    use_case = ProcessEvents(make_pipeline(), ledger)
+    use_case.submit_many([raw_event(event_id=f"o-{i}", market_id=f"o-{i}") for i in range(3)])
+    use_case.submit(raw_event(event_id="single", market_id="single"))
+    use_case.submit_many([raw_event(event_id=f"p-{i}", market_id=f"p-{i}") for i in range(2)])
+    assert [r[2] for r in ledger.records] == [
+        "polymarket:o-0",
+        "polymarket:o-1",
+        "polymarket:o-2",
+        "polymarket:single",
+        "polymarket:p-0",
+        "polymarket:p-1",
+    ]
+
+
+def test_a_message_is_refused_whole_once_the_ledger_failed():
+    ledger = FakeLedger()
+    ledger._failed = LedgerUnavailableError("failed closed")
+    use_case = ProcessEvents(make_pipeline(), ledger)
+    with pytest.raises(LedgerUnavailableError):
+        use_case.submit_many([raw_event(), raw_event(event_id="other")])
     assert ledger.records == []

@@ -9,6 +9,7 @@ out by hand; the property tests compare the compiled module with the twin on ran
 
 from __future__ import annotations
 
+import gc
 import re
 import sys
 from pathlib import Path
@@ -231,3 +232,43 @@ def test_random_text_is_analysed_identically(pair, title, description):
 def test_ascii_tokens_are_the_regex_tokens(pair, text):
     compiled, _ = pair
     assert list(compiled.analyze(event(text)).tokens) == re.findall(r"[^\W_]+", text.lower())
+
+
+# --- The compiled analyzer's caches change no result -----------------------------------------
+
+
+def test_every_value_class_is_built_by_the_compiled_fast_path(native):
+    # A False here would mean the compiled module silently calls the classes instead.
+    assert all(native.fast_layouts().values()), native.fast_layouts()
+
+
+def test_compiled_analyses_are_left_out_of_the_cycle_collector(pair):
+    compiled, reference = pair
+    analysis = compiled.analyze(event("Red Sea ports", "attacks on shipping"))
+    assert analysis.matches
+    assert not gc.is_tracked(analysis)
+    assert not any(gc.is_tracked(v) for v in (analysis.tokens, analysis.matches, *analysis.matches))
+    gc.collect()
+    assert analysis == reference.analyze(event("Red Sea ports", "attacks on shipping"))
+
+
+def test_the_same_text_observed_again_is_analysed_as_the_first_time(pair):
+    compiled, reference = pair
+    first = event("Will the Red Sea close to shipping?", "Houthi attacks on ports")
+    again = event("Will the Red Sea close to shipping?", "Houthi attacks on ports")
+    assert compiled.analyze(first) == compiled.analyze(again) == reference.analyze(again)
+    assert compiled.analyze(event(first.title)) == reference.analyze(event(first.title))
+
+
+def test_more_distinct_tokens_and_texts_than_the_caches_hold_are_analysed_identically(pair):
+    compiled, reference = pair
+    # 40,000 distinct tokens (the token table holds 32,768) and 5,000 distinct texts (the memo
+    # holds 4,096), some tokens longer than the 32 characters the table takes.
+    for i in range(5_000):
+        words = " ".join(f"w{i}x{j}" for j in range(8))
+        long_word = "port" + "x" * (30 + i % 5) + str(i)
+        e = event(f"Red Sea ports {words} {long_word}", f"strike {i} attacks")
+        assert compiled.analyze(e) == reference.analyze(e)
+    for i in range(0, 5_000, 97):
+        e = event(f"Red Sea ports w{i}x0 attacks", f"strike {i}")
+        assert compiled.analyze(e) == reference.analyze(e)

@@ -529,6 +529,10 @@ class Ledger:
         sizes = [self._checked_size(body) for _, _, body in records]
         with self._lock:
             self._check_open()
+            for ts, _, _ in records:
+                reason = self._refusal(date_of(ts))
+                if reason is not None:
+                    raise LedgerError(reason)
             enqueue = self._enqueue
             return [
                 enqueue(ts, rtype, body, size)
@@ -569,6 +573,24 @@ class Ledger:
         tail.items.append((part, lsn, record_type, body))
         tail.size += size
         return Appended(part.name, sequence, lsn, tail.commit)
+
+    def refuses(self, timestamp_ns: int) -> str | None:
+        """Why no record observed at `timestamp_ns` can be appended now (its date's partition
+        and that date's -late partition are both sealed), or None."""
+        with self._lock:
+            return self._refusal(date_of(timestamp_ns))
+
+    def _refusal(self, date: str) -> str | None:
+        part = self._parts.get(date)
+        if part is None or not part.sealed:
+            return None
+        late = self._parts.get(date + "-late")
+        if late is None or not late.sealed:
+            return None
+        return (
+            f"falls on {date}, whose partitions {date} and {date}-late are both sealed: "
+            "the ledger takes no more records for that date"
+        )
 
     def _route(self, date: str) -> _Partition:
         part = self._parts.get(date)
@@ -1136,14 +1158,19 @@ class Ledger:
                 data = load_bytes(self.files, seg.path)
                 base = 0
                 first = self._first_after(seg, count, lsn, data)
+                stop = count
             else:
                 first = self._first_after(seg, count, lsn, None)
                 if first == count:
                     continue
+                # A bounded read (a tail's chunk) stops at `limit`, not at the segment's end.
+                stop = (
+                    count if seg.last_lsn <= limit else self._first_after(seg, count, limit, None)
+                )
                 base = int(seg.offsets[first])
-                end = int(seg.offsets[count]) if len(seg.offsets) > count else seg.valid_end
+                end = int(seg.offsets[stop]) if len(seg.offsets) > stop else seg.valid_end
                 data = self._pread(seg.path, base, end - base)
-            for index in range(first, count):
+            for index in range(first, stop):
                 offset = int(seg.offsets[index]) - base
                 length, _, rtype, record_lsn = unpack(data, offset)
                 if record_lsn > limit:
@@ -1154,7 +1181,11 @@ class Ledger:
     def _first_after(self, seg: Segment, count: int, lsn: int, data: bytes | None) -> int:
         """Index of the segment's first record with an LSN above `lsn` (LSNs grow along it);
         reads 8 bytes a probe when the segment is not in memory."""
-        lo, hi = 0, count
+        # LSNs are distinct integers growing along the segment, so record i's LSN is at least
+        # first_lsn + i and at most last_lsn - (count - 1 - i). That bounds the answer; when no
+        # other partition took LSNs in between (a live tail of one date) it pins it: no probe.
+        lo = min(count, max(0, lsn - seg.last_lsn + count))
+        hi = min(count, max(lo, lsn - seg.first_lsn + 1))
         while lo < hi:
             mid = (lo + hi) // 2
             offset = int(seg.offsets[mid]) + 9

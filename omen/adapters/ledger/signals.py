@@ -7,30 +7,41 @@ it is, so the stored bytes do not depend on it; readers fill both in (`signal_at
 from __future__ import annotations
 
 import logging
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from omen._proto import signal_pb2
 from omen.adapters.ledger.ledger import Entry, Ledger, Position
 from omen.adapters.ledger.records import (
     RecordType,
-    decode_observation,
     decode_signal,
-    decode_signal_head,
     encode_observation,
     encode_signal,
 )
-from omen.adapters.proto_codec import signal_from_bytes, signal_to_proto
-from omen.application.ports import LedgerTicket, SignalLedger
+from omen.adapters.proto_codec import SignalProtoMemo, signal_from_bytes, signal_to_proto
+from omen.application.ports import (
+    LedgerTicket,
+    ObservationRecord,
+    SignalLedger,
+    SignalRecord,
+)
 from omen.domain.anomaly import ChangeStatistics
 from omen.domain.signals import OmenSignal
 
 log = logging.getLogger("omen.ledger")
 
+# The fixed prefixes of SIGNAL and OBSERVATION bodies (records.py).
+_SIGNAL_HEAD = struct.Struct("<32s16sdH")
+_OBSERVATION_HEAD = struct.Struct("<32sdH")
+
 
 class LedgerSignalStore(SignalLedger):
-    def __init__(self, ledger: Ledger):
+    def __init__(self, ledger: Ledger, protos: SignalProtoMemo | None = None):
         self.ledger = ledger
+        # append_many leaves each signal's proto here for the stream response to take.
+        self.protos = protos
 
     def append_signal(
         self, signal: OmenSignal, market_key: str, probability: float
@@ -53,6 +64,46 @@ class LedgerSignalStore(SignalLedger):
         body = encode_observation(event_hash, probability, market_key)
         appended = self.ledger.append(observed_at_ns, RecordType.OBSERVATION, body)
         return LedgerTicket(appended.partition, appended.sequence, appended.commit)
+
+    def append_many(
+        self, records: Sequence[SignalRecord | ObservationRecord]
+    ) -> list[LedgerTicket]:
+        """One Ledger.append_many call: one lock, usually one group commit, in order."""
+        encoded: list[tuple[int, int, bytes]] = []
+        protos: list[signal_pb2.OmenSignal | None] = []
+        for r in records:
+            if isinstance(r, SignalRecord):
+                signal = r.signal
+                proto = signal_to_proto(signal)
+                body = encode_signal(
+                    signal.input_event_hash,
+                    signal.signal_id,
+                    r.probability,
+                    r.market_key,
+                    proto.SerializeToString(deterministic=True),
+                )
+                encoded.append((signal.observed_at_ns, RecordType.SIGNAL, body))
+                protos.append(proto)
+            else:
+                body = encode_observation(r.event_hash, r.probability, r.market_key)
+                encoded.append((r.observed_at_ns, RecordType.OBSERVATION, body))
+                protos.append(None)
+        appended = self.ledger.append_many(encoded)
+        memo = self.protos
+        tickets = []
+        for r, built, a in zip(records, protos, appended, strict=True):
+            if isinstance(r, SignalRecord):
+                r.signal.ledger_partition = a.partition
+                r.signal.ledger_sequence = a.sequence
+                if memo is not None and built is not None:
+                    built.ledger_partition = a.partition
+                    built.ledger_sequence = a.sequence
+                    memo.put(r.signal.signal_id, built)
+            tickets.append(LedgerTicket(a.partition, a.sequence, a.commit))
+        return tickets
+
+    def refuses(self, observed_at_ns: int) -> str | None:
+        return self.ledger.refuses(observed_at_ns)
 
     @property
     def failed(self) -> Exception | None:
@@ -85,25 +136,31 @@ class RebuildReport:
 
 def rebuild(
     ledger: Ledger,
-    index: Callable[[str, str, Position], None],
+    index: Callable[[bytes, bytes, Position], None],
     statistics: ChangeStatistics,
 ) -> RebuildReport:
-    """Replay the ledger in LSN order into the duplicate index and the anomaly statistics."""
+    """Replay the ledger in LSN order into the duplicate index (`index(event digest, 16-byte
+    signal id, position)`) and the anomaly statistics. Parses the records' fixed prefixes only
+    (records.py), never a protobuf message."""
     started = time.perf_counter()
     signals = observations = 0
     record = statistics.record
+    signal_head = _SIGNAL_HEAD.unpack_from
+    observation_head = _OBSERVATION_HEAD.unpack_from
+    signal_type, observation_type = int(RecordType.SIGNAL), int(RecordType.OBSERVATION)
     for _, rtype, partition, sequence, body in ledger.replay_raw():
-        if rtype == RecordType.SIGNAL:
-            event_hash, signal_id, probability, key, _ = decode_signal_head(body)
-            index(event_hash, signal_id, Position(partition, sequence))
+        if rtype == signal_type:
+            digest, sid, probability, n = signal_head(body)
+            start = _SIGNAL_HEAD.size
+            index(digest, sid, Position(partition, sequence))
             signals += 1
-        elif rtype == RecordType.OBSERVATION:
-            observation = decode_observation(body)
-            probability, key = observation.probability, observation.market_key
+        elif rtype == observation_type:
+            _, probability, n = observation_head(body)
+            start = _OBSERVATION_HEAD.size
             observations += 1
         else:
             continue
-        record(key, probability)
+        record(str(body[start : start + n], "utf-8"), probability)
     report = RebuildReport(signals, observations, time.perf_counter() - started)
     log.info(
         "ledger: rebuilt the duplicate index (%d signals) and anomaly statistics "

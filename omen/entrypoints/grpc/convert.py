@@ -5,6 +5,8 @@ Signals are converted by omen.adapters.proto_codec (the ledger stores them in th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from omen._proto import service_pb2, signal_pb2
 from omen.adapters.proto_codec import (
     enum_number,
@@ -13,7 +15,7 @@ from omen.adapters.proto_codec import (
     validation_result_to_proto,
 )
 from omen.domain.events import Location, MarketState, Movement, RawEvent
-from omen.domain.signals import ProcessResult
+from omen.domain.signals import OmenSignal, Outcome, ProcessResult
 from omen.domain.validation import FieldViolation, validate_event
 
 _NS = 1_000_000_000
@@ -106,8 +108,49 @@ def process_response_to_proto(result: ProcessResult) -> service_pb2.ProcessRespo
     return response
 
 
+def fill_stream_result(
+    out: service_pb2.StreamResult,
+    correlation_id: str,
+    result: ProcessResult,
+    to_proto: Callable[[OmenSignal], signal_pb2.OmenSignal] = signal_to_proto,
+) -> None:
+    """`out` (a fresh StreamResult, e.g. from `results.add()`) describes `result`."""
+    out.correlation_id = correlation_id
+    out.outcome = enum_number(result.outcome)
+    signal = result.signal
+    if result.outcome is Outcome.EMITTED and signal is not None:
+        out.signal_id = signal.signal_id
+        out.signal.CopyFrom(to_proto(signal))
+        if signal.ledger_partition:
+            out.ledger_position.partition = signal.ledger_partition
+            out.ledger_position.sequence = signal.ledger_sequence
+    elif result.outcome is Outcome.DUPLICATE:
+        out.signal_id = out.duplicate_of = result.duplicate_of
+    else:
+        out.validation_results.extend(
+            validation_result_to_proto(r) for r in result.validation_results
+        )
+        out.reason = result.reason
+
+
+def fill_invalid_stream_result(
+    out: service_pb2.StreamResult,
+    correlation_id: str,
+    violations: Sequence[FieldViolation],
+    reason: str,
+) -> None:
+    out.correlation_id = correlation_id
+    out.outcome = service_pb2.OUTCOME_INVALID
+    out.reason = reason
+    out.field_violations.extend(
+        service_pb2.FieldViolation(field=v.field, description=v.description) for v in violations
+    )
+
+
 __all__ = [
     "event_from_proto",
+    "fill_invalid_stream_result",
+    "fill_stream_result",
     "process_response_to_proto",
     "signal_to_proto",
     "timestamp",

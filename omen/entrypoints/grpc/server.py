@@ -14,17 +14,25 @@ from prometheus_client import start_http_server
 
 from omen import native
 from omen._proto import service_pb2, service_pb2_grpc
+from omen.adapters.ledger.tail import LedgerTail
 from omen.bootstrap import App
+from omen.entrypoints.grpc.flow import StreamLimits
 from omen.entrypoints.grpc.health import DrainingHealthServicer
 from omen.entrypoints.grpc.interceptors import AccessInterceptor, ApiKeys
-from omen.entrypoints.grpc.servicers import LedgerServicer, ReconcileServicer, SignalServicer
+from omen.entrypoints.grpc.servicers import (
+    LedgerServicer,
+    OutboxServicer,
+    ReconcileServicer,
+    SignalServicer,
+)
 from omen.errors import StartupError
+from omen.observability import OutboxCollector
 
 log = logging.getLogger("omen.server")
 
 OMEN_SERVICES = tuple(
     service_pb2.DESCRIPTOR.services_by_name[name].full_name
-    for name in ("SignalService", "ReconcileService", "LedgerService")
+    for name in ("SignalService", "ReconcileService", "LedgerService", "OutboxService")
 )
 
 
@@ -33,6 +41,10 @@ class RunningServer:
     server: grpc.aio.Server
     health: DrainingHealthServicer
     port: int
+    #: The WatchSignals followers; closed first on shutdown so their streams end (status OK).
+    tail: LedgerTail | None = None
+    #: ProcessStream limits; on shutdown streams stop reading and end with UNAVAILABLE.
+    streams: StreamLimits | None = None
 
 
 async def start(app: App) -> RunningServer:
@@ -48,6 +60,10 @@ async def start(app: App) -> RunningServer:
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+    tail = LedgerTail(app.ledger)
+    streams = StreamLimits(
+        settings.max_stream_events, settings.max_server_events, settings.max_streams, app.metrics
+    )
     # The generated *_grpc helpers carry no annotations.
     service_pb2_grpc.add_SignalServiceServicer_to_server(  # type: ignore[no-untyped-call]
         SignalServicer(
@@ -56,11 +72,15 @@ async def start(app: App) -> RunningServer:
             app.metrics,
             settings.max_event_bytes,
             process_delay_s=settings.process_delay_ms / 1000,
+            stream_limits=streams,
+            signal_protos=app.signal_protos,
+            tail=tail,
         ),
         server,
     )
     service_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(), server)  # type: ignore[no-untyped-call]
     service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(app.ledger), server)  # type: ignore[no-untyped-call]
+    service_pb2_grpc.add_OutboxServiceServicer_to_server(OutboxServicer(app.outbox), server)  # type: ignore[no-untyped-call]
     health_servicer = DrainingHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -83,7 +103,11 @@ async def start(app: App) -> RunningServer:
         asyncio.run_coroutine_threadsafe(_not_serving(health_servicer), loop)
 
     app.ledger.on_failure(ledger_failed)
-    return RunningServer(server, health_servicer, port)
+    if app.outbox is not None and app.outbox.publishers:
+        # Delivery starts once the server is up and stops (in shutdown) before the ledger closes.
+        app.metrics.registry.register(OutboxCollector(app.outbox.statuses))
+        await app.outbox.start()
+    return RunningServer(server, health_servicer, port, tail=tail, streams=streams)
 
 
 async def _not_serving(health_servicer: DrainingHealthServicer) -> None:
@@ -96,7 +120,17 @@ async def shutdown(running: RunningServer, app: App) -> None:
     """Refuse new calls, report NOT_SERVING, let in-flight calls finish within the grace period."""
     app.metrics.shutting_down.set(1)
     await running.health.enter_graceful_shutdown()
+    if running.streams is not None:
+        running.streams.begin_shutdown()
+    if running.tail is not None:
+        # WatchSignals streams end with OK now instead of holding stop() for the whole grace
+        # period; a watcher that stopped reading (gRPC flow control full) still holds it.
+        running.tail.close()
     await running.server.stop(app.settings.grace_period_s)
+    if app.outbox is not None:
+        # Signals of calls answered during the grace period were delivered meanwhile; a batch
+        # still being published gets a moment, then is abandoned (its cursor stays before it).
+        await app.outbox.stop(timeout_s=min(5.0, app.settings.grace_period_s))
     # Every answered call's records are durable already; close() syncs what is left.
     await asyncio.to_thread(app.ledger.close)
 

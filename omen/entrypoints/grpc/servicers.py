@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
+import contextlib
 import logging
 import re
 import time
@@ -20,12 +22,21 @@ from omen.adapters.ledger.format import LedgerError, is_partition_name
 from omen.adapters.ledger.ledger import Ledger, PartitionSummary
 from omen.adapters.ledger.records import RecordType
 from omen.adapters.ledger.signals import signal_of
+from omen.adapters.ledger.tail import LedgerTail
+from omen.adapters.proto_codec import SignalProtoMemo
+from omen.application.outbox import Outbox, PublisherStatus
 from omen.application.ports import SignalRepository
-from omen.application.process import ProcessEvents
+from omen.application.process import ProcessEvents, SubmittedBatch
+from omen.domain.events import RawEvent
 from omen.domain.signals import Outcome, SignalCategory
 from omen.domain.validation import FieldViolation
-from omen.entrypoints.grpc import convert
-from omen.entrypoints.grpc.status import invalid_argument, unimplemented_message
+from omen.entrypoints.grpc import convert, watch
+from omen.entrypoints.grpc.flow import Credits, StreamLimits
+from omen.entrypoints.grpc.status import (
+    invalid_argument,
+    resource_exhausted,
+    unimplemented_message,
+)
 from omen.errors import LedgerUnavailableError
 from omen.observability import Metrics
 
@@ -33,7 +44,26 @@ log = logging.getLogger("omen.grpc")
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SIGNAL_ID = re.compile(r"^sig-[0-9a-f]{32}$")
-_STREAMING = "streaming ingest is not built yet (planned: ProcessStream, issue #6); use Process"
+#: Most events one ProcessStream message may carry (service.proto, ProcessStreamRequest).
+MAX_STREAM_MESSAGE_EVENTS = 10_000
+# What RESOURCE_EXHAUSTED's RetryInfo suggests to a stream refused for max_streams.
+_STREAM_RETRY_S = 1.0
+
+
+class _ShuttingDown:
+    """The reader stopped because the server is shutting down (after what it had read)."""
+
+
+_SHUTTING_DOWN = _ShuttingDown()
+# A message taken off the stream: its response, the batch to await, the events it holds in
+# flight; None: the client finished; _SHUTTING_DOWN; an exception: the call fails with it
+# (after the others).
+_StreamItem = (
+    tuple[service_pb2.ProcessStreamResponse, SubmittedBatch | None, int]
+    | Exception
+    | _ShuttingDown
+    | None
+)
 _WATCH = "the live signal tail is not built yet (planned: WatchSignals, issue #6); use ListSignals"
 _SOURCES = "no pull sources are built yet (planned: Polymarket source adapter)"
 _RECONCILER = "the reconciler is not built yet (needs the ledger and downstream inventories)"
@@ -49,6 +79,12 @@ def trace_id_from(context: grpc.aio.ServicerContext) -> str:
     return ""
 
 
+def _invalid_reason(violations: list[FieldViolation]) -> str:
+    first = violations[0]
+    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+    return f"invalid event: {first.field} {first.description}{more}"
+
+
 class SignalServicer(service_pb2_grpc.SignalServiceServicer):
     def __init__(
         self,
@@ -58,7 +94,11 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         max_event_bytes: int,
         clock_ns: Callable[[], int] = time.time_ns,
         process_delay_s: float = 0.0,
+        stream_limits: StreamLimits | None = None,
+        signal_protos: SignalProtoMemo | None = None,
+        tail: LedgerTail | None = None,
     ):
+        self._tail = tail
         self._process = process
         self._repository = repository
         self._metrics = metrics
@@ -66,6 +106,12 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         self._clock_ns = clock_ns
         self._delay = process_delay_s
         self._outcome_counters = {o: metrics.events.labels(o.name.lower()) for o in Outcome}
+        self._outcome_counters_by_number = {o.value: c for o, c in self._outcome_counters.items()}
+        self._streams = stream_limits or StreamLimits(10_000, 100_000, 1_000, metrics)
+        # The protos the ledger store built for a message's signals (built again if absent).
+        self._signal_proto = (
+            convert.signal_to_proto if signal_protos is None else signal_protos.take
+        )
 
     async def Process(
         self, request: service_pb2.ProcessRequest, context: grpc.aio.ServicerContext
@@ -87,6 +133,9 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 ],
             )
         event, violations = convert.event_from_proto(request.event, received_at)
+        if not violations:
+            refused = self._process.refusal(event)
+            violations = [refused] if refused is not None else []
         if violations:
             await self._invalid(context, violations)
         started = time.perf_counter()
@@ -109,10 +158,171 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         request_iterator: AsyncIterator[service_pb2.ProcessStreamRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[service_pb2.ProcessStreamResponse]:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("ProcessStream", _STREAMING)
+        """One response per request, in order, each sent once its records are durable.
+
+        A reader task admits (flow control), decides and appends message N+1 while this
+        generator waits for message N's commit and sends it. Events submitted are in the
+        ledger's queue, so a client that cancels loses nothing acknowledged: cancelling this
+        handler cancels waits and reads, never ledger work.
+        """
+        limits = self._streams
+        credits = limits.open_stream()
+        if credits is None:
+            await context.abort_with_status(
+                resource_exhausted(
+                    f"{limits.open} ProcessStreams are open, the most this server allows "
+                    f"(max_streams); retry after {_STREAM_RETRY_S:g}s",
+                    _STREAM_RETRY_S,
+                )
+            )
+            return  # pragma: no cover - abort raises
+        # Bounded by the credits: each message in it holds at least one of the stream's
+        # max_stream_events, so it never holds more messages than that.
+        queue: asyncio.Queue[_StreamItem] = asyncio.Queue()
+        reader = asyncio.create_task(
+            self._read_stream(request_iterator, trace_id_from(context), credits, queue)
         )
-        yield service_pb2.ProcessStreamResponse()  # pragma: no cover - abort raises
+        held = 0
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:  # the client finished sending
+                    return
+                if isinstance(item, _ShuttingDown):  # every message read before it is answered
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "the server is shutting down: every message answered so far is "
+                        "durable; resend the rest to another instance or after the restart",
+                    )
+                    return
+                if isinstance(item, LedgerUnavailableError):
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, str(item))
+                if isinstance(item, BaseException):
+                    raise item
+                response, batch, held = item
+                if batch is not None:
+                    try:
+                        await batch.durable()
+                    except LedgerUnavailableError as exc:
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+                yield response
+                counters = self._outcome_counters_by_number
+                for outcome, count in collections.Counter(
+                    r.outcome for r in response.results
+                ).items():
+                    counters[outcome].inc(count)
+                limits.release(credits, held)
+                held = 0
+        finally:
+            # Also on cancellation: give back what this stream holds, so no counter leaks.
+            reader.cancel()
+            if held:
+                limits.release(credits, held)
+            while not queue.empty():
+                left = queue.get_nowait()
+                if isinstance(left, tuple):
+                    limits.release(credits, left[2])
+            limits.close_stream()
+
+    async def _read_stream(
+        self,
+        requests: AsyncIterator[service_pb2.ProcessStreamRequest],
+        trace_id: str,
+        credits: Credits,
+        queue: asyncio.Queue[_StreamItem],
+    ) -> None:
+        """Admit, decide and append each message in order; never raises but CancelledError
+        (the error, if any, goes to the queue after the messages before it)."""
+        limits = self._streams
+        stopping = asyncio.ensure_future(limits.stopping.wait())
+        iterator = aiter(requests)
+        try:
+            while True:
+                # Read the next message, unless the server starts shutting down first.
+                following = asyncio.ensure_future(anext(iterator))
+                await asyncio.wait((following, stopping), return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():
+                    following.cancel()
+                    queue.put_nowait(_SHUTTING_DOWN)
+                    return
+                try:
+                    request = following.result()
+                except StopAsyncIteration:
+                    break
+                received_at = self._clock_ns()
+                units = max(1, len(request.events))  # an empty message still takes a slot
+                await limits.admit(credits, units)  # full: stop reading (HTTP/2 pushes back)
+                try:
+                    response, batch = self._submit_message(request, received_at, trace_id)
+                except BaseException:
+                    limits.release(credits, units)
+                    raise
+                queue.put_nowait((response, batch, units))
+            queue.put_nowait(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the handler, which fails the call with it
+            queue.put_nowait(exc)
+        finally:
+            stopping.cancel()
+
+    def _submit_message(
+        self, request: service_pb2.ProcessStreamRequest, received_at: int, trace_id: str
+    ) -> tuple[service_pb2.ProcessStreamResponse, SubmittedBatch | None]:
+        """Validate every event, run the valid ones through submit_many, and build the
+        response (sent once the batch is durable). A malformed event fails only itself."""
+        stream_events = request.events
+        response = service_pb2.ProcessStreamResponse()
+        out = response.results
+        count = len(stream_events)
+        if count > MAX_STREAM_MESSAGE_EVENTS:
+            violation = [
+                FieldViolation(
+                    "events",
+                    f"must hold at most {MAX_STREAM_MESSAGE_EVENTS:,} events, got {count:,}",
+                )
+            ]
+            reason = "message too large: no event of it was processed; resend it split"
+            for stream_event in stream_events:
+                convert.fill_invalid_stream_result(
+                    out.add(), stream_event.correlation_id, violation, reason
+                )
+            return response, None
+        events: list[RawEvent] = []
+        invalid: dict[int, list[FieldViolation]] = {}
+        limit = self._max_event_bytes
+        event_from_proto = convert.event_from_proto
+        for i, stream_event in enumerate(stream_events):
+            path = f"events[{i}].event"
+            if not stream_event.HasField("event"):
+                invalid[i] = [FieldViolation(path, "is required")]
+                continue
+            size = stream_event.event.ByteSize()
+            if size > limit:
+                invalid[i] = [
+                    FieldViolation(path, f"must be at most {limit} bytes serialised, got {size}")
+                ]
+                continue
+            event, violations = event_from_proto(stream_event.event, received_at, path)
+            if not violations:
+                refused = self._process.refusal(event, path)
+                violations = [refused] if refused is not None else []
+            if violations:
+                invalid[i] = violations
+            else:
+                events.append(event)
+        batch = self._process.submit_many(events, trace_id)
+        results = iter(batch.results)
+        fill, to_proto = convert.fill_stream_result, self._signal_proto
+        for i, stream_event in enumerate(stream_events):
+            bad = invalid.get(i) if invalid else None
+            if bad is None:
+                fill(out.add(), stream_event.correlation_id, next(results), to_proto)
+            else:
+                convert.fill_invalid_stream_result(
+                    out.add(), stream_event.correlation_id, bad, _invalid_reason(bad)
+                )
+        return response, batch
 
     async def GetSignal(
         self, request: service_pb2.GetSignalRequest, context: grpc.aio.ServicerContext
@@ -187,10 +397,42 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
     async def WatchSignals(
         self, request: service_pb2.WatchSignalsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[signal_pb2.OmenSignal]:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("WatchSignals", _WATCH)
-        )
-        yield signal_pb2.OmenSignal()  # pragma: no cover - abort raises
+        """Cursor and filter semantics: omen.entrypoints.grpc.watch. The stream ends with OK
+        when the server shuts down (the tail is closed before the grace period starts)."""
+        if self._tail is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, unimplemented_message("WatchSignals", _WATCH)
+            )
+            raise AssertionError("unreachable: abort raises")
+        tail = self._tail
+        parsed, violations = watch.parse(request)
+        if violations:
+            await context.abort_with_status(invalid_argument(violations))
+        try:
+            if parsed.after is not None:
+                start = await asyncio.to_thread(watch.resolve_after, tail.ledger, parsed.after)
+            elif parsed.since_ns is not None:
+                start = await asyncio.to_thread(watch.start_since, tail.ledger, parsed.since_ns)
+            else:
+                start = tail.ledger.acked_lsn
+        except watch.PositionNotFoundError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            raise AssertionError("unreachable: abort raises") from None
+        except LedgerError as exc:  # e.g. an archived partition whose copy moved away
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            raise AssertionError("unreachable: abort raises") from None
+        # Initial metadata now, not with the first signal: once a client has it, every signal
+        # acknowledged from then on is in its stream (a live watch has started).
+        await context.send_initial_metadata(())
+        # One message at a time: each yield waits for gRPC to take the message, and gRPC's flow
+        # control stops taking when the client stops reading, so nothing piles up here.
+        try:
+            # aclosing: when gRPC drops this stream, the follower leaves the tail at once.
+            async with contextlib.aclosing(tail.select(start, watch.picker(parsed))) as messages:
+                async for message in messages:
+                    yield message
+        except LedgerError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
     async def PullSource(
         self, request: service_pb2.PullSourceRequest, context: grpc.aio.ServicerContext
@@ -303,4 +545,33 @@ def partition_info(summary: PartitionSummary) -> service_pb2.PartitionInfo:
         size_bytes=summary.size_bytes,
         compressed=summary.compressed,
         archived=summary.archived,
+    )
+
+
+class OutboxServicer(service_pb2_grpc.OutboxServiceServicer):
+    def __init__(self, outbox: Outbox | None):
+        self._outbox = outbox
+
+    async def ListPublishers(
+        self, request: service_pb2.ListPublishersRequest, context: grpc.aio.ServicerContext
+    ) -> service_pb2.ListPublishersResponse:
+        # Counting the lag may read the ledger's newest records: off the event loop.
+        statuses = await asyncio.to_thread(self._outbox.statuses) if self._outbox else []
+        return service_pb2.ListPublishersResponse(
+            publishers=[publisher_status(s) for s in statuses]
+        )
+
+
+def publisher_status(status: PublisherStatus) -> service_pb2.PublisherStatus:
+    return service_pb2.PublisherStatus(
+        name=status.name,
+        kind=status.kind,
+        breaker_state=f"BREAKER_STATE_{status.breaker_state.name}",
+        cursor_lsn=status.cursor_lsn,
+        lag_records=status.lag_records,
+        lag_seconds=status.lag_seconds,
+        delivered=status.delivered,
+        retries=status.retries,
+        dead_lettered=status.dead_lettered,
+        last_error=status.last_error,
     )

@@ -33,5 +33,16 @@ def invalid_argument(violations: Sequence[FieldViolation], what: str = "request"
     )
 
 
+def resource_exhausted(message: str, retry_after_s: float) -> grpc.Status:
+    """RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo: try again after `retry_after_s`."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromNanoseconds(int(retry_after_s * 1e9))
+    detail = any_pb2.Any()
+    detail.Pack(retry)
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
+    )
+
+
 def unimplemented_message(rpc: str, missing: str) -> str:
     return f"{rpc} is not implemented by this server yet: {missing}"

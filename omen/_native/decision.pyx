@@ -1,0 +1,1179 @@
+"""Compiled twin of decision_py.py: geography, the five rules, classification, confidence and
+the signal of one analysed event, in one call.
+
+decision_py.py (omen.domain.decision.RulesetDecider: the domain's locate(), rules, classify() and
+build_signal()) is the reference. Every method here returns values equal to the reference's,
+field by field, down to each reason's characters (tests/unit/test_decision_parity.py). The
+arithmetic is the reference's, operation by operation and in the same order, so every float is
+the same double; what the compiled code saves is the interpreter: one pass over the matches per
+event (each distinct term's payloads are summarised once and cached), parameters held in C
+fields, reasons assembled from pieces formatted by the same routine float.__format__ uses, and
+the domain's value objects built without running their __init__ (slots.pxd). Integer nanosecond
+arithmetic stays on Python ints (true division of two ints is correctly rounded there, not in C).
+
+A feed observes each market again and again with the same question, so the two results that
+depend only on the terms matched (the semantic rule's, and the classification) are kept for the
+latest MEMO_ENTRIES distinct term lists and returned again (shared: the domain never changes a
+result after building it, and the reference already shares the anomaly rule's "no anomaly").
+"""
+
+cimport cython
+from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_AsTuple, PyList_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject
+from libc.math cimport asin, cos, log10, sin, sqrt
+
+from omen._native.slots cimport Layout, layout_init, layout_make, untracked_tuple
+
+import builtins as _builtins
+import hashlib as _hashlib
+import math as _math
+
+from omen.domain import classification as _classification
+from omen.domain import geography as _geography
+from omen.domain.analysis import ChokepointHit as _ChokepointHit
+from omen.domain.analysis import GeoFindings as _GeoFindings
+from omen.domain.decision import RulesetDecider as _RulesetDecider
+from omen.domain.events import MarketState as _MarketState
+from omen.domain.geography import PlaceTerm as _PlaceTerm
+from omen.domain.semantic import DirectionTerm as _DirectionTerm
+from omen.domain.semantic import OffTopicTerm as _OffTopicTerm
+from omen.domain.semantic import TopicTerm as _TopicTerm
+from omen.domain.signals import ConfidenceFactor as _ConfidenceFactor
+from omen.domain.signals import ConfidenceInterval as _ConfidenceInterval
+from omen.domain.signals import ConfidenceLevel as _ConfidenceLevel
+from omen.domain.signals import Evidence as _Evidence
+from omen.domain.signals import GeographicContext as _GeographicContext
+from omen.domain.signals import ImpactDirection as _ImpactDirection
+from omen.domain.signals import ImpactHints as _ImpactHints
+from omen.domain.signals import OmenSignal as _OmenSignal
+from omen.domain.signals import Outcome as _Outcome
+from omen.domain.signals import ProcessResult as _ProcessResult
+from omen.domain.signals import RuleStatus as _RuleStatus
+from omen.domain.signals import SignalCategory as _SignalCategory
+from omen.domain.signals import SignalStatus as _SignalStatus
+from omen.domain.signals import SignalType as _SignalType
+from omen.domain.signals import TemporalContext as _TemporalContext
+from omen.domain.signals import TimeHorizon as _TimeHorizon
+from omen.domain.signals import ValidationResult as _ValidationResult
+from omen.domain.classification import Classification as _Classification
+
+cdef extern from "Python.h":
+    char *PyOS_double_to_string(double val, char format_code, int precision, int flags,
+                                int *type) except NULL
+
+
+# The domain's value classes, built as their __init__ would build them and left out of the
+# cycle collector (slots.pxd: none of them can ever be part of a reference cycle). GeoFindings
+# stays tracked: it holds the event's own locations tuple.
+cdef object _CLASSES = (
+    _ValidationResult,
+    _ProcessResult,
+    _GeoFindings,
+    _ChokepointHit,
+    _Classification,
+    _ConfidenceFactor,
+    _ConfidenceInterval,
+    _Evidence,
+    _GeographicContext,
+    _ImpactHints,
+    _TemporalContext,
+    _OmenSignal,
+)
+cdef Layout L_ValidationResult
+cdef Layout L_ProcessResult
+cdef Layout L_GeoFindings
+cdef Layout L_ChokepointHit
+cdef Layout L_Classification
+cdef Layout L_ConfidenceFactor
+cdef Layout L_ConfidenceInterval
+cdef Layout L_Evidence
+cdef Layout L_GeographicContext
+cdef Layout L_ImpactHints
+cdef Layout L_TemporalContext
+cdef Layout L_OmenSignal
+layout_init(&L_ValidationResult, _ValidationResult, acyclic=True)
+layout_init(&L_ProcessResult, _ProcessResult, acyclic=True)
+layout_init(&L_GeoFindings, _GeoFindings)
+layout_init(&L_ChokepointHit, _ChokepointHit, acyclic=True)
+layout_init(&L_Classification, _Classification, acyclic=True)
+layout_init(&L_ConfidenceFactor, _ConfidenceFactor, acyclic=True)
+layout_init(&L_ConfidenceInterval, _ConfidenceInterval, acyclic=True)
+layout_init(&L_Evidence, _Evidence, acyclic=True)
+layout_init(&L_GeographicContext, _GeographicContext, acyclic=True)
+layout_init(&L_ImpactHints, _ImpactHints, acyclic=True)
+layout_init(&L_TemporalContext, _TemporalContext, acyclic=True)
+layout_init(&L_OmenSignal, _OmenSignal, acyclic=True)
+
+
+def fast_layouts():
+    """Each value class -> True when it is built without running its __init__ (slots.pxd)."""
+    cdef Layout *layouts[12]
+    layouts[:] = [
+        &L_ValidationResult, &L_ProcessResult, &L_GeoFindings, &L_ChokepointHit,
+        &L_Classification, &L_ConfidenceFactor, &L_ConfidenceInterval, &L_Evidence,
+        &L_GeographicContext, &L_ImpactHints, &L_TemporalContext, &L_OmenSignal,
+    ]
+    return {cls.__name__: layouts[i].fast for i, cls in enumerate(_CLASSES)}
+
+
+cdef inline object ValidationResult(a0, a1, a2, a3, a4):
+    return layout_make(&L_ValidationResult, (a0, a1, a2, a3, a4,))
+
+
+cdef inline object ProcessResult(a0, a1, a2, a3, a4, a5):
+    return layout_make(&L_ProcessResult, (a0, a1, a2, a3, a4, a5,))
+
+
+cdef inline object GeoFindings(a0, a1, a2, a3):
+    return layout_make(&L_GeoFindings, (a0, a1, a2, a3,))
+
+
+cdef inline object ChokepointHit(a0, a1, a2, a3, a4):
+    return layout_make(&L_ChokepointHit, (a0, a1, a2, a3, a4,))
+
+
+cdef inline object Classification(a0, a1, a2, a3, a4):
+    return layout_make(&L_Classification, (a0, a1, a2, a3, a4,))
+
+
+cdef inline object ConfidenceFactor(a0, a1, a2):
+    return layout_make(&L_ConfidenceFactor, (a0, a1, a2,))
+
+
+cdef inline object ConfidenceInterval(a0, a1):
+    return layout_make(&L_ConfidenceInterval, (a0, a1,))
+
+
+cdef inline object Evidence(a0, a1, a2, a3):
+    return layout_make(&L_Evidence, (a0, a1, a2, a3,))
+
+
+cdef inline object GeographicContext(a0, a1, a2):
+    return layout_make(&L_GeographicContext, (a0, a1, a2,))
+
+
+cdef inline object ImpactHints(a0, a1, a2, a3):
+    return layout_make(&L_ImpactHints, (a0, a1, a2, a3,))
+
+
+cdef inline object TemporalContext(a0, a1, a2, a3):
+    return layout_make(&L_TemporalContext, (a0, a1, a2, a3,))
+
+
+cdef inline object OmenSignal(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24):
+    # ledger_partition and ledger_sequence keep their defaults until the ledger sets them.
+    return layout_make(&L_OmenSignal, (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, "", 0))
+
+# C-level copies of the domain's names: reassigning them at run time cannot change this module.
+cdef object TopicTerm = _TopicTerm
+cdef object OffTopicTerm = _OffTopicTerm
+cdef object DirectionTerm = _DirectionTerm
+cdef object PlaceTerm = _PlaceTerm
+cdef object _fsum = _math.fsum
+cdef object _sum = _builtins.sum
+cdef object _round = _builtins.round
+cdef object _sha256 = _hashlib.sha256
+
+cdef object PASSED = _RuleStatus.PASSED
+cdef object FAILED = _RuleStatus.FAILED
+cdef object WARNING = _RuleStatus.WARNING
+cdef object EMITTED = _Outcome.EMITTED
+cdef object REJECTED = _Outcome.REJECTED
+cdef object RESOLVED = _MarketState.RESOLVED
+cdef object CLOSED = _MarketState.CLOSED
+cdef object NEGATIVE = _ImpactDirection.NEGATIVE
+cdef object POSITIVE = _ImpactDirection.POSITIVE
+cdef object NEUTRAL = _ImpactDirection.NEUTRAL
+cdef object CATEGORY_OTHER = _SignalCategory.OTHER
+cdef object TYPE_UNCLASSIFIED = _SignalType.UNCLASSIFIED
+cdef object LEVEL_HIGH = _ConfidenceLevel.HIGH
+cdef object LEVEL_MEDIUM = _ConfidenceLevel.MEDIUM
+cdef object LEVEL_LOW = _ConfidenceLevel.LOW
+cdef object STATUS_ACTIVE = _SignalStatus.ACTIVE
+cdef object STATUS_MONITORING = _SignalStatus.MONITORING
+cdef object STATUS_CANDIDATE = _SignalStatus.CANDIDATE
+cdef object H_IMMEDIATE = _TimeHorizon.IMMEDIATE
+cdef object H_SHORT = _TimeHorizon.SHORT_TERM
+cdef object H_MEDIUM = _TimeHorizon.MEDIUM_TERM
+cdef object H_LONG = _TimeHorizon.LONG_TERM
+cdef object H_UNKNOWN = _TimeHorizon.UNKNOWN
+
+# The shared values the reference returns for "nothing found".
+cdef object _NOWHERE = _geography._NOWHERE
+cdef object _NOTHING = _classification._NOTHING
+cdef tuple _PLACE_KINDS = tuple(_geography.PLACE_KINDS)
+cdef tuple _EMPTY = ()
+
+cdef double EARTH_RADIUS_KM = _geography.EARTH_RADIUS_KM
+# math.radians() multiplies by this same constant (Py_MATH_PI / 180.0).
+cdef double DEG_TO_RAD = 3.14159265358979323846264338327950288 / 180.0
+cdef double TOLERANCE = 1e-9  # omen.domain.semantic.TOLERANCE
+cdef double JUMP_SLACK = 1e-9  # omen.domain.anomaly.JUMP_SLACK
+cdef double PRICE_SLACK = 1e-9  # omen.domain.freshness.PRICE_SLACK
+cdef object NS_PER_SECOND = 1_000_000_000
+cdef object NS_PER_HOUR = 3_600 * 1_000_000_000
+cdef object NS_PER_DAY = 86_400 * 1_000_000_000
+
+def _constants_match():
+    from omen.domain import anomaly, enrichment, freshness, semantic
+
+    return (
+        semantic.TOLERANCE == TOLERANCE
+        and anomaly.JUMP_SLACK == JUMP_SLACK
+        and freshness.PRICE_SLACK == PRICE_SLACK
+        and freshness.NS_PER_SECOND == NS_PER_SECOND
+        and freshness.NS_PER_HOUR == NS_PER_HOUR
+        and enrichment._NS_PER_DAY == NS_PER_DAY
+    )
+
+
+if not _constants_match():
+    raise ImportError("omen._native.decision is out of step with the domain's constants")
+
+
+# --- Number formatting: the routine float.__format__ calls, without parsing a spec ----------
+
+
+cdef str fmt(double value, char code, int precision):
+    """format(value, f".{precision}{code}") for code in "f", "g", "e"."""
+    cdef char *buf = PyOS_double_to_string(value, code, precision, 0, NULL)
+    try:
+        return buf.decode("ascii")
+    finally:
+        PyMem_Free(buf)
+
+
+cdef str fmt_grouped(double value, int precision):
+    """format(value, f",.{precision}f"): digits left of the point grouped by threes."""
+    cdef char *buf = PyOS_double_to_string(value, b"f", precision, 0, NULL)
+    cdef char out[512]
+    cdef Py_ssize_t i = 0, j = 0, digits = 0, k
+    try:
+        if buf[0] == b"-":
+            out[0] = b"-"
+            i = j = 1
+        k = i
+        while b"0" <= buf[k] <= b"9":
+            k += 1
+        digits = k - i
+        if digits > 300:  # astronomically large: let Python do it
+            return format(value, f",.{precision}f")
+        while i < k:
+            out[j] = buf[i]
+            j += 1
+            i += 1
+            digits -= 1
+            if digits > 0 and digits % 3 == 0:
+                out[j] = b","
+                j += 1
+        while buf[i] != 0:
+            out[j] = buf[i]
+            j += 1
+            i += 1
+        return out[:j].decode("ascii")
+    finally:
+        PyMem_Free(buf)
+
+
+cdef str fmt_weight(double value):
+    """omen.domain.semantic.fmt_weight: 1.0 -> "1.0", 0.25 -> "0.25"."""
+    cdef str text = fmt(value, b"f", 2)
+    return text[:len(text) - 1] if text.endswith("0") else text
+
+
+cdef str _groups(dict found):
+    cdef list parts = []
+    for key, terms in found.items():
+        parts.append(f"{key} ({', '.join(terms)})")
+    return "; ".join(parts)
+
+
+cdef inline double dmin1(double x):
+    # min(1.0, x): x only when it is below 1.0 (so NaN gives 1.0, as min() does).
+    return x if x < 1.0 else 1.0
+
+
+cdef inline double dmax0(double x):
+    # max(0.0, x): x only when it is above 0.0 (so NaN and -0.0 give 0.0, as max() does).
+    return x if x > 0.0 else 0.0
+
+
+# --- Per-term summaries ----------------------------------------------------------------------
+
+
+@cython.final
+@cython.freelist(8)
+cdef class _Term:
+    """What one matched term's payloads say, by kind, in payload order."""
+
+    def __cinit__(self, str term, object payloads):
+        self.term = term
+        self.payloads = payloads
+        self.place_keys = []
+        self.place_regions = []
+        self.named = []
+        self.topics = []
+        self.topic_weights = []
+        self.topic_keys = []
+        self.vote_keys = []
+        self.topic_domains = []
+        self.off_groups = []
+        self.negative = []
+        self.positive = []
+        self.port = False
+        for payload in payloads:
+            kind = type(payload)
+            if isinstance(payload, PlaceTerm):
+                self.place_keys.append(payload.key)
+                self.place_regions.append(payload.regions)
+                if payload.kind == "chokepoint":
+                    self.named.append(payload.key)
+                if kind is PlaceTerm and payload.kind == "port":
+                    self.port = True
+            if kind is TopicTerm:
+                self.topics.append(payload)
+                self.topic_weights.append(payload.weight)
+                self.topic_keys.append(payload.topic)
+                self.vote_keys.append((payload.signal_type, payload.category))
+                self.topic_domains.append(payload.domains)
+            elif kind is OffTopicTerm:
+                self.off_groups.append(payload.group)
+            elif kind is DirectionTerm:
+                if payload.direction is NEGATIVE:
+                    self.negative.append(payload.weight)
+                else:
+                    self.positive.append(payload.weight)
+
+
+# --- Geography -------------------------------------------------------------------------------
+
+
+cdef inline double _haversine(double phi1, double cos1, double lon1, double phi2, double cos2,
+                              double lon2) noexcept:
+    cdef double s_phi = sin((phi2 - phi1) / 2.0)
+    cdef double s_lam = sin(((lon2 - lon1) * DEG_TO_RAD) / 2.0)
+    cdef double a = s_phi * s_phi + cos1 * cos2 * s_lam * s_lam
+    a = a if a < 1.0 else 1.0  # min(1.0, a), NaN included
+    return 2.0 * EARTH_RADIUS_KM * asin(sqrt(a))
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class Decider:
+    """Decides analysed events under one ruleset; omen.domain.decision.Decider, compiled."""
+
+    def __cinit__(self):
+        self._lat = self._cos = self._lon = self._radius = NULL
+
+    def __dealloc__(self):
+        PyMem_Free(self._lat)
+        PyMem_Free(self._cos)
+        PyMem_Free(self._lon)
+        PyMem_Free(self._radius)
+
+    def __init__(self, ruleset):
+        cdef Py_ssize_t i
+        self._reference = _RulesetDecider(ruleset)
+        self._terms = {}
+        self._semantic_memo = {}
+        self._classify_memo = {}
+        geo = ruleset.geographic
+        index = geo._index
+        self._region_codes = index.region_codes
+        self._name_hits = index.name_hits
+        self._points = index.points
+        self._kinds_of = index.kinds_of
+        self._rows = list(index.distance_table)
+        self._nrows = len(self._rows)
+        n = max(1, self._nrows)
+        PyMem_Free(self._lat)  # __init__ may run again on the same object
+        PyMem_Free(self._cos)
+        PyMem_Free(self._lon)
+        PyMem_Free(self._radius)
+        self._lat = <double *>PyMem_Malloc(n * sizeof(double))
+        self._cos = <double *>PyMem_Malloc(n * sizeof(double))
+        self._lon = <double *>PyMem_Malloc(n * sizeof(double))
+        self._radius = <double *>PyMem_Malloc(n * sizeof(double))
+        if not (self._lat and self._cos and self._lon and self._radius):
+            raise MemoryError()
+        for i in range(self._nrows):
+            chokepoint, phi, cos_phi = self._rows[i]
+            self._lat[i] = phi
+            self._cos[i] = cos_phi
+            self._lon[i] = chokepoint.lon
+            # `chokepoint.radius_km or limit`, as the reference reads it.
+            self._radius[i] = chokepoint.radius_km or geo.distance_km
+        self._max_dlat = index.max_dlat
+        self._distance_km = geo.distance_km
+        scores = geo.scores
+        self._geo_chokepoint = scores.chokepoint
+        self._geo_location = scores.location
+        self._score_of = {
+            "port": scores.port,
+            "sea": scores.sea,
+            "area": scores.area,
+            "country": scores.country,
+        }
+        reason = (
+            "no logistics geography: no chokepoint, port, sea, area or country named in the text"
+        )
+        self._nothing_none = reason + ", and no event locations"
+        self._nothing_some = (
+            f"{reason}, and none of {{}} location(s) is within {geo.distance_km:g} km of a"
+            " chokepoint or has a known region code"
+        )
+        liquidity = ruleset.liquidity
+        self._liq_min = liquidity.min_usd
+        self._liq_full = liquidity.full_score_usd
+        self._liq_passed = f" >= ${liquidity.min_usd:,.2f}"
+        self._liq_failed = f" < ${liquidity.min_usd:,.2f}"
+        semantic = ruleset.semantic
+        self._semantic = semantic
+        self._sem_min = semantic.min_weight
+        self._sem_min_text = fmt_weight(semantic.min_weight)
+        self._sem_saturation = semantic.saturation_weight
+        self._sem_chokepoint = semantic.chokepoint.weight
+        anomaly = ruleset.anomaly
+        self._anomaly = anomaly
+        self._jump_limit = anomaly.jump_delta + JUMP_SLACK
+        self._an_low = anomaly.extreme_low
+        self._an_high = anomaly.extreme_high
+        self._an_thin_below = anomaly.thin_traders_below
+        self._an_thin_volume = anomaly.thin_min_volume_usd
+        self._an_z_warn = anomaly.z_warn
+        self._anomaly_passed = ValidationResult("anomaly", "1.0.0", PASSED, 1.0, "no anomaly")
+        freshness = ruleset.freshness
+        self._fresh_warn_gap = freshness.price_sum_warn_tolerance + PRICE_SLACK
+        self._fresh_soon_ns = freshness.resolves_soon_hours * NS_PER_HOUR
+        c = ruleset.confidence
+        self._version = ruleset.version
+        self._version_prefix = ruleset.version + "\0"
+        self._routing_prefix = {
+            category: category.name.lower() + ":" for category in _SignalCategory
+        }
+        self._reliability = dict(c.source_reliability)
+        self._default_reliability = c.default_source_reliability
+        self._w_rules = c.rules_weight
+        self._w_liquidity = c.liquidity_weight
+        self._w_evidence = c.evidence_weight
+        self._w_source = c.source_weight
+        self._liq_floor = c.liquidity_floor_usd
+        self._liq_scale = log10(c.liquidity_full_usd / c.liquidity_floor_usd)
+        self._evidence_full = c.evidence_full
+        self._interval_base = c.interval_base
+        self._interval_spread = c.interval_spread
+        self._level_high = c.level_high
+        self._level_medium = c.level_medium
+        self._status_active = c.status_active
+        self._status_monitoring = c.status_monitoring
+        self._status_candidate = c.status_candidate
+        names = [rule.name for rule in self._reference.rules]
+        versions = [rule.version for rule in self._reference.rules]
+        if names != ["liquidity", "semantic", "geographic", "anomaly", "freshness"] or set(
+            versions
+        ) != {"1.0.0"}:
+            raise ValueError(f"the compiled decider implements other rules than {names}")
+
+    @property
+    def rules(self):
+        return self._reference.rules
+
+    # --- the port ----------------------------------------------------------------------------
+
+    def locate(self, event, text):
+        return self._locate(event, self._distinct(text.matches))
+
+    def evaluate(self, ctx):
+        results = self._evaluate(
+            ctx.event, self._distinct(ctx.text.matches), ctx.geo, ctx.history
+        )
+        for result in results:
+            if (<object>result).status is FAILED:
+                return results, result
+        return results, None
+
+    def classify(self, text, geo_has_chokepoint):
+        return self._classify(self._distinct(text.matches), geo_has_chokepoint)
+
+    def build_signal(self, ctx, input_event_hash, results, classification, trace_id=""):
+        return self._build_signal(
+            ctx.event, ctx.geo, ctx.history, input_event_hash, results, classification, trace_id
+        )
+
+    def decide(self, event, text, history, input_event_hash, trace_id=""):
+        cdef list terms = self._distinct(text.matches)
+        geo = self._locate(event, terms)
+        cdef tuple results = self._evaluate(event, terms, geo, history)
+        for result in results:
+            if (<object>result).status is FAILED:
+                return ProcessResult(
+                    REJECTED,
+                    input_event_hash,
+                    results,
+                    None,
+                    f"{(<object>result).rule_name}: {(<object>result).reason}",
+                    "",
+                )
+        classification = self._classify(terms, bool(geo.chokepoints))
+        signal, reason = self._build_signal(
+            event, geo, history, input_event_hash, results, classification, trace_id
+        )
+        if signal is None:
+            return ProcessResult(REJECTED, input_event_hash, results, None, reason, "")
+        return ProcessResult(EMITTED, input_event_hash, results, signal, "", "")
+
+    # --- stages ------------------------------------------------------------------------------
+
+    cdef list _distinct(self, object matches):
+        """Each distinct matched term's summary, in order of first occurrence."""
+        cdef list out = []
+        cdef set seen = set()
+        cdef PyObject *cached
+        cdef _Term info
+        for match in matches:
+            term = match.term
+            if term in seen:
+                continue
+            seen.add(term)
+            payloads = match.payloads
+            cached = PyDict_GetItem(self._terms, term)
+            if cached is not NULL and (<_Term>cached).payloads is payloads:
+                info = <_Term>cached
+            else:
+                info = _Term(term, payloads)
+                if len(self._terms) < 100_000:
+                    self._terms[term] = info
+            out.append(info)
+        return out
+
+    cdef object _locate(self, object event, list terms):
+        cdef dict places = {}
+        cdef set regions = set()
+        cdef list named = []
+        cdef _Term info
+        cdef Py_ssize_t j, lo, hi, mid
+        cdef double phi, cos_phi, lon, km, low, high
+        for info in terms:
+            for key in info.place_keys:
+                places[key] = None
+            for codes in info.place_regions:
+                regions.update(codes)
+            named.extend(info.named)
+        locations = event.locations
+        if not places and not locations:
+            return _NOWHERE
+        cdef dict nearest = {}
+        cdef dict region_codes = self._region_codes
+        for loc in locations:
+            code = loc.region_code
+            if code:
+                known = region_codes.get(code) or region_codes.get(code.strip().upper())
+                if known:
+                    regions.update(known)
+            phi = <double>loc.lat * DEG_TO_RAD
+            # bisect_left(latitudes, phi - max_dlat), then bisect_right(..., phi + max_dlat, lo)
+            low = phi - self._max_dlat
+            lo, hi = 0, self._nrows
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._lat[mid] < low:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            high = phi + self._max_dlat
+            j, hi = lo, self._nrows
+            while j < hi:
+                mid = (j + hi) // 2
+                if high < self._lat[mid]:
+                    hi = mid
+                else:
+                    j = mid + 1
+            if lo == hi:
+                continue
+            cos_phi = cos(phi)
+            lon = loc.lon
+            for j in range(lo, hi):
+                km = _haversine(phi, cos_phi, lon, self._lat[j], self._cos[j], self._lon[j])
+                if km <= self._radius[j]:
+                    chokepoint = self._rows[j][0]
+                    name = chokepoint.name
+                    previous = nearest.get(name)
+                    if previous is None or km < <double>previous:
+                        nearest[name] = km
+                    regions.update(chokepoint.regions)
+        if not named and not nearest:
+            return GeoFindings(
+                _EMPTY, untracked_tuple(sorted(regions)), untracked_tuple(places), locations
+            )
+        cdef list hits = []
+        cdef list points = []
+        for name in sorted({*named, *nearest}):
+            hit = self._name_hits.get(name)
+            if hit is None:
+                continue  # a term from another gazetteer than these params'
+            distance = nearest.get(name)
+            if distance is not None:
+                via = "name" if name in named else "distance"
+                hit = ChokepointHit(name, hit.lat, hit.lon, via, _round(distance, 1))
+            hits.append(hit)
+            points.append(self._points[name])
+        return GeoFindings(
+            untracked_tuple(hits),
+            untracked_tuple(sorted(regions)),
+            untracked_tuple(places),
+            locations + tuple(points),
+        )
+
+    cdef tuple _evaluate(self, object event, list terms, object geo, object history):
+        return untracked_tuple(
+            [
+                self._liquidity(event),
+                self._semantic_rule(terms, geo),
+                self._geographic(event, geo),
+                self._anomaly_rule(event, history),
+                self._freshness_rule(event),
+            ]
+        )
+
+    # --- the five rules ----------------------------------------------------------------------
+
+    cdef object _liquidity(self, object event):
+        liquidity = event.liquidity_usd
+        cdef double score = dmin1(liquidity / self._liq_full)
+        if liquidity >= self._liq_min:
+            return ValidationResult(
+                "liquidity",
+                "1.0.0",
+                PASSED,
+                score,
+                "liquidity $" + fmt_grouped(liquidity, 2) + self._liq_passed,
+            )
+        return ValidationResult(
+            "liquidity",
+            "1.0.0",
+            FAILED,
+            score,
+            "liquidity $" + fmt_grouped(liquidity, 2) + self._liq_failed,
+        )
+
+    cdef object _semantic_rule(self, list terms, object geo):
+        # A function of the distinct terms (each _Term stands for its payloads) and the
+        # chokepoints the text names: re-observed markets find their result in the memo.
+        cdef list named = [c.name for c in geo.chokepoints if c.via == "name"]
+        key = (PyList_AsTuple(terms), PyList_AsTuple(named))
+        cdef PyObject *cached = PyDict_GetItem(self._semantic_memo, key)
+        if cached is not NULL:
+            return <object>cached
+        result = self._semantic_result(terms, named)
+        _remember(self._semantic_memo, key, result)
+        return result
+
+    cdef object _semantic_result(self, list terms, list named):
+        cdef list weights = []
+        cdef dict topics = {}
+        cdef dict off_topic = {}
+        cdef _Term info
+        cdef list bucket
+        for info in terms:
+            term = info.term
+            weights.extend(info.topic_weights)
+            for key in info.topic_keys:
+                bucket = topics.get(key)
+                if bucket is None:
+                    topics[key] = [term]
+                else:
+                    bucket.append(term)
+            for group in info.off_groups:
+                bucket = off_topic.get(group)
+                if bucket is None:
+                    off_topic[group] = [term]
+                else:
+                    bucket.append(term)
+        if off_topic:
+            return ValidationResult(
+                "semantic", "1.0.0", FAILED, 0.0, "off-topic: " + _groups(off_topic)
+            )
+        if named:
+            weights.append(self._sem_chokepoint)
+        elif not weights:
+            return ValidationResult(
+                "semantic",
+                "1.0.0",
+                FAILED,
+                0.0,
+                "not about supply-chain or logistics risk: no topic terms",
+            )
+        cdef double total = _fsum(weights)
+        cdef double score = dmin1(total / self._sem_saturation)
+        cdef str found = _groups(topics)
+        if named:
+            found = (found + "; " if found else "") + "chokepoint (" + ", ".join(named) + ")"
+        if total < self._sem_min - TOLERANCE:
+            return ValidationResult(
+                "semantic",
+                "1.0.0",
+                FAILED,
+                score,
+                "not about supply-chain or logistics risk: weight "
+                + fmt_weight(total) + " < " + self._sem_min_text + ": " + found,
+            )
+        return ValidationResult(
+            "semantic",
+            "1.0.0",
+            PASSED,
+            score,
+            found + "; weight " + fmt_weight(total) + " >= " + self._sem_min_text,
+        )
+
+    cdef object _geographic(self, object event, object geo):
+        chokepoints = geo.chokepoints
+        places = geo.places
+        regions = geo.regions
+        cdef Py_ssize_t n
+        if not (chokepoints or places or regions):
+            n = len(event.locations)
+            return ValidationResult(
+                "geographic",
+                "1.0.0",
+                FAILED,
+                0.0,
+                self._nothing_none if n == 0 else self._nothing_some.format(n),
+            )
+        cdef double best = self._geo_chokepoint if chokepoints else 0.0
+        cdef double value
+        if regions and self._geo_location > best:
+            best = self._geo_location
+        cdef list parts = []
+        cdef list described
+        cdef dict by_kind
+        if chokepoints:
+            described = []
+            for h in chokepoints:
+                described.append(h.name + " (" + _how(h) + ")")
+            parts.append(_label("chokepoint", len(chokepoints)) + " " + ", ".join(described))
+        if places:
+            by_kind = {}
+            for place in places:
+                for kind in self._kinds_of.get(place, _EMPTY):
+                    score = self._score_of.get(kind)
+                    if score is not None:
+                        by_kind.setdefault(kind, []).append(place)
+                        value = score
+                        if value > best:
+                            best = value
+            for kind in _PLACE_KINDS:
+                names = by_kind.get(kind)
+                if names:
+                    parts.append(_label(kind, len(names)) + " " + ", ".join(names))
+        if regions:
+            parts.append("regions " + ", ".join(regions))
+        return ValidationResult("geographic", "1.0.0", PASSED, dmin1(best), "; ".join(parts))
+
+    cdef object _anomaly_rule(self, object event, object history):
+        # Most events have no finding: the checks below, on parameters held in C, decide that
+        # without formatting anything (the same comparisons as the findings below make).
+        cdef double probability = event.probability
+        movement = event.movement
+        change = history.change
+        z = history.zscore
+        traders = event.num_traders
+        if (
+            not (probability < self._an_low or probability > self._an_high)
+            and (movement is None or not abs(<double>movement.delta) > self._jump_limit)
+            and (change is None or not abs(<double>change) > self._jump_limit)
+            and not (
+                0 < traders < self._an_thin_below and event.volume_usd >= self._an_thin_volume
+            )
+            and (z is None or not abs(<double>z) >= self._an_z_warn)
+        ):
+            return self._anomaly_passed
+        return self._anomaly_findings(event, history)
+
+    cdef object _anomaly_findings(self, object event, object history):
+        p = self._anomaly
+        cdef double risk = 0.0
+        cdef double probability = event.probability
+        cdef list findings = []
+        cdef double magnitude, fraction
+        if probability < p.extreme_low:
+            risk += p.extreme_risk
+            findings.append(f"extreme probability {probability:.4g} < {p.extreme_low:g}")
+        elif probability > p.extreme_high:
+            risk += p.extreme_risk
+            findings.append(f"extreme probability {probability:.4g} > {p.extreme_high:g}")
+        cdef list jumps = []
+        movement = event.movement
+        if movement is not None and abs(movement.delta) > self._jump_limit:
+            jumps.append(f"|delta| {abs(movement.delta):.2f} > {p.jump_delta:.2f}")
+        change = history.change
+        if change is not None and abs(change) > self._jump_limit:
+            since = history.last_probability
+            jumps.append(
+                f"|change| {abs(change):.2f} > {p.jump_delta:.2f}"
+                + ("" if since is None else f" since the last recorded probability {since:.4g}")
+            )
+        if jumps:
+            risk += p.jump_risk
+            findings.append("jump " + ", ".join(jumps))
+        traders = event.num_traders
+        if 0 < traders < p.thin_traders_below and event.volume_usd >= p.thin_min_volume_usd:
+            risk += p.thin_risk
+            findings.append(
+                f"thin market: {traders} traders (< {p.thin_traders_below}) with "
+                f"${event.volume_usd:,.0f} volume (>= ${p.thin_min_volume_usd:,.0f})"
+            )
+        z = history.zscore
+        if z is not None and abs(z) >= p.z_warn:
+            magnitude = abs(z)
+            if magnitude >= p.z_reject:
+                risk += p.z_risk_max
+            else:
+                fraction = (magnitude - p.z_warn) / (p.z_reject - p.z_warn)
+                risk += p.z_risk_min + (p.z_risk_max - p.z_risk_min) * fraction
+            findings.append(
+                f"change z-score {z:+.2f} (|z| >= {p.z_warn:g}) over {history.points} changes"
+            )
+        if not findings:
+            return self._anomaly_passed
+        rounded = _round(dmin1(risk), 9)
+        detail = "; ".join(findings)
+        if rounded >= p.reject_risk:
+            status, reason = FAILED, f"suspected manipulation: {detail}"
+        elif rounded > 0.0:
+            status, reason = WARNING, f"possible anomaly: {detail}"
+        else:
+            status, reason = PASSED, f"no anomaly risk: {detail}"
+        return ValidationResult(
+            "anomaly",
+            "1.0.0",
+            status,
+            _round(1.0 - <double>rounded, 9),
+            f"{reason} (risk {rounded:.2f})",
+        )
+
+    cdef object _freshness_rule(self, object event):
+        state = event.market_state
+        resolution = event.resolution_date_ns
+        prices = event.outcome_prices
+        cdef double total
+        if (
+            state is not RESOLVED
+            and state is not CLOSED
+            and resolution is not None
+            and len(prices) == 2
+        ):
+            gap = resolution - event.observed_at_ns
+            if gap >= self._fresh_soon_ns:
+                total = _fsum(prices)
+                if abs(total - 1.0) <= self._fresh_warn_gap:
+                    return ValidationResult(
+                        "freshness",
+                        "1.0.0",
+                        PASSED,
+                        1.0,
+                        "market live; resolves in " + _duration(gap)
+                        + "; outcome prices sum to " + fmt(total, b"g", 4),
+                    )
+        # Anything else (closed, past, soon, inconsistent prices, no date): the reference
+        # rule's general path, which this module does not duplicate.
+        return self._reference.rules[4]._evaluate(event)
+
+    # --- classification ----------------------------------------------------------------------
+
+    cdef object _classify(self, list terms, bint geo_has_chokepoint):
+        # A function of the distinct terms and the flag, memoised as the semantic result is.
+        key = (PyList_AsTuple(terms), geo_has_chokepoint)
+        cdef PyObject *cached = PyDict_GetItem(self._classify_memo, key)
+        if cached is not NULL:
+            return <object>cached
+        result = self._classification(terms, geo_has_chokepoint)
+        _remember(self._classify_memo, key, result)
+        return result
+
+    cdef object _classification(self, list terms, bint geo_has_chokepoint):
+        cdef list keywords = []
+        cdef dict votes = {}
+        cdef set domain_sets = set()
+        cdef list negative = []
+        cdef list positive = []
+        cdef bint port_named = False
+        cdef _Term info
+        cdef list weights
+        cdef Py_ssize_t j
+        for info in terms:
+            for j in range(PyList_GET_SIZE(info.topics)):
+                key = info.vote_keys[j]
+                weights = votes.get(key)
+                if weights is None:
+                    votes[key] = [info.topic_weights[j]]
+                else:
+                    weights.append(info.topic_weights[j])
+                domain_sets.add(info.topic_domains[j])
+            if info.port:
+                port_named = True
+            negative.extend(info.negative)
+            positive.extend(info.positive)
+            if info.topics:
+                keywords.append(info.term)
+        params = self._semantic
+        if geo_has_chokepoint:
+            chokepoint = params.chokepoint
+            votes.setdefault((chokepoint.signal_type, chokepoint.category), []).append(
+                chokepoint.weight
+            )
+            domain_sets.add(chokepoint.domains)
+        if port_named:
+            port = params.port
+            votes.setdefault((port.signal_type, port.category), []).append(port.weight)
+            domain_sets.add(port.domains)
+        if not votes and not negative and not positive:
+            return _NOTHING
+        cdef dict by_type = {}
+        for (kind_of, _), weights in votes.items():
+            if kind_of is not None:
+                by_type.setdefault(kind_of, []).extend(weights)
+        signal_type = _winner(by_type, params.type_order)
+        cdef dict by_category = {}
+        for (kind_of, category_of), weights in votes.items():
+            if category_of is not None and kind_of is signal_type:
+                by_category.setdefault(category_of, []).extend(weights)
+        if not by_category:
+            for (_, category_of), weights in votes.items():
+                if category_of is not None:
+                    by_category.setdefault(category_of, []).extend(weights)
+        category = _winner(by_category, params.category_order)
+        direction = NEUTRAL
+        cdef double down, up
+        if negative or positive:
+            down = _fsum(negative)
+            up = _fsum(positive)
+            if down > up + TOLERANCE:
+                direction = NEGATIVE
+            elif up > down + TOLERANCE:
+                direction = POSITIVE
+        cdef set domains = set()
+        for group in domain_sets:
+            domains.update(group)
+        return Classification(
+            category if category is not None else CATEGORY_OTHER,
+            signal_type if signal_type is not None else TYPE_UNCLASSIFIED,
+            direction,
+            untracked_tuple(sorted(domains)),
+            untracked_tuple(keywords),
+        )
+
+    # --- confidence and the signal -----------------------------------------------------------
+
+    cdef tuple _build_signal(self, object event, object geo, object history,
+                             object input_event_hash, object results, object classification,
+                             object trace_id):
+        cdef tuple evidence = self._evidence(event, geo, history, classification)
+        # confidence.assess(), term by term
+        cdef Py_ssize_t n_results = len(results)
+        cdef double rules = (
+            <double>_sum([r.score for r in results]) / n_results if n_results else 0.0
+        )
+        liquidity_usd = event.liquidity_usd
+        cdef double liquidity = 0.0
+        if not liquidity_usd <= self._liq_floor:
+            liquidity = dmin1(log10(liquidity_usd / self._liq_floor) / self._liq_scale)
+        cdef double evidence_value = dmin1(len(evidence) / self._evidence_full)
+        source = event.source
+        reliability = self._reliability.get(source.lower())
+        cdef double source_value = (
+            self._default_reliability if reliability is None else <double>reliability
+        )
+        cdef double total = (
+            rules * self._w_rules
+            + liquidity * self._w_liquidity
+            + evidence_value * self._w_evidence
+            + source_value * self._w_source
+        )
+        cdef double score = dmin1(dmax0(total))
+        cdef double half = self._interval_base + self._interval_spread * (
+            1.0 - (liquidity + evidence_value) / 2.0
+        )
+        if score >= self._status_active:
+            status = STATUS_ACTIVE
+        elif score >= self._status_monitoring:
+            status = STATUS_MONITORING
+        elif score >= self._status_candidate:
+            status = STATUS_CANDIDATE
+        else:
+            return None, f"confidence {score:.2f} < {self._status_candidate:.2f}"
+        if score >= self._level_high:
+            level = LEVEL_HIGH
+        elif score >= self._level_medium:
+            level = LEVEL_MEDIUM
+        else:
+            level = LEVEL_LOW
+        factors = untracked_tuple(
+            [
+                ConfidenceFactor("rules", rules, self._w_rules),
+                ConfidenceFactor("liquidity", liquidity, self._w_liquidity),
+                ConfidenceFactor("evidence", evidence_value, self._w_evidence),
+                ConfidenceFactor("source_reliability", source_value, self._w_source),
+            ]
+        )
+        interval = ConfidenceInterval(dmax0(score - half), dmin1(score + half))
+        category = classification.category
+        observed = event.observed_at_ns
+        market_id = event.market_id
+        digest = _sha256((self._version_prefix + input_event_hash).encode()).hexdigest()
+        cdef list names = [h.name for h in geo.chokepoints]
+        return (
+            OmenSignal(
+                "sig-" + digest[:32],
+                input_event_hash,
+                event.event_id,
+                source,
+                market_id,
+                event.title,
+                event.description,
+                event.probability,
+                False,
+                score,
+                level,
+                factors,
+                interval,
+                category,
+                classification.signal_type,
+                status,
+                GeographicContext(geo.regions, untracked_tuple(names), geo.coordinates),
+                _temporal(event),
+                evidence,
+                results,
+                ImpactHints(
+                    classification.domains,
+                    classification.direction,
+                    classification.keywords,
+                    self._routing_prefix[category] + (market_id or event.event_id),
+                ),
+                self._version,
+                trace_id,
+                observed,
+                observed,
+            ),
+            "",
+        )
+
+    cdef tuple _evidence(self, object event, object geo, object history, object classification):
+        probability = event.probability
+        liquidity = event.liquidity_usd
+        cdef list items = [
+            Evidence(
+                "market_probability",
+                f"{event.source} market prices the event at {probability:.1%}",
+                probability,
+                event.market_url,
+            ),
+            Evidence("liquidity", "$" + fmt_grouped(liquidity, 0) + " of liquidity (USD)",
+                     liquidity, ""),
+        ]
+        volume = event.volume_usd
+        if volume > 0:
+            items.append(Evidence("volume", "$" + fmt_grouped(volume, 0) + " traded (USD)",
+                                  volume, ""))
+        traders = event.num_traders
+        if traders > 0:
+            items.append(Evidence("traders", f"{traders} traders", float(traders), ""))
+        m = event.movement
+        if m is not None:
+            items.append(
+                Evidence(
+                    "movement",
+                    f"probability moved {m.delta * 100:+.1f} points over {m.window_hours:g} h",
+                    m.delta,
+                    "",
+                )
+            )
+        keywords = classification.keywords
+        if keywords:
+            items.append(
+                Evidence("topic_terms", "topic terms: " + ", ".join(keywords),
+                         float(len(keywords)), "")
+            )
+        for hit in geo.chokepoints:
+            if hit.via == "distance":
+                text = f"a location is {hit.distance_km:,.1f} km from {hit.name}"
+            else:
+                text = f"{hit.name} is named in the market text"
+            items.append(Evidence("chokepoint", text, hit.distance_km, ""))
+        zscore = history.zscore
+        if zscore is not None:
+            items.append(
+                Evidence(
+                    "change_zscore",
+                    f"robust z-score {zscore:+.2f} of the probability change over "
+                    f"{history.points} earlier changes",
+                    zscore,
+                    "",
+                )
+            )
+        return untracked_tuple(items)
+
+
+cdef int _remember(dict memo, object key, object value) except -1:
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()  # bounded, and never worse than no memo at all
+    memo[key] = value
+    return 0
+
+
+cdef str _duration(object ns):
+    """omen.domain.freshness.format_duration (ns / NS_PER_SECOND stays Python's division)."""
+    cdef double seconds = ns / NS_PER_SECOND
+    if seconds >= 86_400.0:
+        return fmt(seconds / 86_400.0, b"f", 1) + " days"
+    if seconds >= 3_600.0:
+        return fmt(seconds / 3_600.0, b"f", 1) + " hours"
+    if seconds >= 60.0:
+        return fmt(seconds / 60.0, b"f", 1) + " minutes"
+    return fmt(seconds, b"f", 1) + " seconds"
+
+
+cdef object _temporal(object event):
+    """omen.domain.enrichment.temporal_of."""
+    cdef double days_to_resolution = 0.0
+    horizon = H_UNKNOWN
+    resolution = event.resolution_date_ns
+    observed = event.observed_at_ns
+    if resolution is not None:
+        days_to_resolution = (resolution - observed) / NS_PER_DAY
+        if days_to_resolution <= 7:
+            horizon = H_IMMEDIATE
+        elif days_to_resolution <= 30:
+            horizon = H_SHORT
+        elif days_to_resolution <= 180:
+            horizon = H_MEDIUM
+        else:
+            horizon = H_LONG
+    cdef double age = 0.0
+    created = event.created_at_ns
+    if created is not None:
+        age = dmax0((observed - created) / NS_PER_DAY)
+    return TemporalContext(horizon, resolution, days_to_resolution, age)
+
+
+cdef str _how(object hit):
+    distance = hit.distance_km
+    if hit.via == "name":
+        return "by name, " + fmt(distance, b"f", 1) + " km" if distance else "by name"
+    return "by distance, " + fmt(distance, b"f", 1) + " km"
+
+
+cdef str _label(str kind, Py_ssize_t count):
+    if count == 1:
+        return kind
+    return "countries" if kind == "country" else kind + "s"
+
+
+cdef object _winner(dict votes, object order):
+    """The key with the highest total; equal totals go to the key listed first in `order`."""
+    if len(votes) < 2:
+        return next(iter(votes), None)
+    cdef dict totals = {k: _fsum(ws) for k, ws in votes.items()}
+    cdef double top = <double>max(totals.values()) - TOLERANCE
+    return min([k for k, total in totals.items() if total >= top], key=order.index)

@@ -1,0 +1,1 @@
+"""The outbox's adapters: the ledger feed, publisher cursor files and dead-letter files."""

@@ -1,0 +1,335 @@
+"""The compiled omen._native.decision and its twin decision_py decide every event as the domain's
+RulesetDecider does: the same geography, rule results and reasons, classification and signal.
+
+Every test taking `impl` runs against both modules. When the compiled module cannot be imported
+its tests are skipped, unless OMEN_REQUIRE_NATIVE=1 is set (as in CI): then they fail, so a broken
+build can never pass by testing the twin against itself. Values are compared with == and with
+repr(), which also tells -0.0 from 0.0 (a float that compares equal but serialises differently).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omen.adapters.repository.memory import InMemorySignalRepository
+from omen.adapters.ruleset_file import load_ruleset
+from omen.application.pipeline import Pipeline, market_key
+from omen.domain.analysis import EventContext, TextAnalyzer
+from omen.domain.anomaly import RollingRobustStatistics
+from omen.domain.decision import Decider, RulesetDecider
+from omen.domain.events import Location, MarketState, Movement, RawEvent
+from omen.domain.geography import lexicon_entries as place_terms
+from omen.domain.semantic import irregular_forms
+from omen.domain.semantic import lexicon_entries as topic_terms
+from omen.domain.signals import Outcome, RuleStatus
+from omen.domain.text import inflections
+from omen.domain.validation import validate_event
+from tests.native_impls import parity_fixtures
+
+NATIVE = "omen._native.decision"
+TWIN = "omen._native.decision_py"
+T0 = 1_795_000_000 * 1_000_000_000
+DAY = 86_400 * 1_000_000_000
+
+impl, native, twin = parity_fixtures(NATIVE, TWIN)
+
+RULESET = load_ruleset()
+ANALYZER = TextAnalyzer(
+    [*topic_terms(RULESET.semantic), *place_terms(RULESET.geographic)],
+    irregular_forms(RULESET.semantic),
+)
+
+
+def same(a: object, b: object) -> bool:
+    return a == b and repr(a) == repr(b)
+
+
+def event(title: str, description: str = "", **fields: Any) -> RawEvent:
+    values: dict[str, Any] = dict(
+        event_id="pm-1",
+        source="polymarket",
+        market_id="m-1",
+        probability=0.62,
+        observed_at_ns=T0,
+        liquidity_usd=250_000.0,
+        volume_usd=1_200_000.0,
+        num_traders=420,
+        market_url="https://polymarket.com/event/x",
+        created_at_ns=T0 - 40 * DAY,
+        resolution_date_ns=T0 + 90 * DAY,
+        market_state=MarketState.OPEN,
+        outcome_prices=(0.62, 0.38),
+    )
+    values.update(fields)
+    return RawEvent(title=title, description=description, **values)
+
+
+def contexts_of(events: list[RawEvent]) -> list[EventContext]:
+    """Each event's context as the reference pipeline sees it (history recorded in order)."""
+    statistics = RollingRobustStatistics.from_params(RULESET.anomaly)
+    reference = RulesetDecider(RULESET)
+    found = []
+    for e in events:
+        text = ANALYZER.analyze(e)
+        history = statistics.observe(market_key(e), e.probability)
+        found.append(EventContext(e, text, reference.locate(e, text), history))
+        statistics.record(market_key(e), e.probability)
+    return found
+
+
+def assert_decides_like_the_reference(decider: Any, events: list[RawEvent]) -> None:
+    reference = RulesetDecider(RULESET)
+    for ctx in contexts_of(events):
+        e, text, history = ctx.event, ctx.text, ctx.history
+        assert same(decider.locate(e, text), ctx.geo), e
+        results, failure = reference.evaluate(ctx)
+        assert same(decider.evaluate(ctx), (results, failure)), e
+        chokepoint = bool(ctx.geo.chokepoints)
+        classification = reference.classify(text, chokepoint)
+        assert same(decider.classify(text, chokepoint), classification), e
+        if failure is None:
+            built = reference.build_signal(ctx, "ab" * 32, results, classification, "trace")
+            assert same(
+                decider.build_signal(ctx, "ab" * 32, results, classification, "trace"), built
+            ), e
+        expected = reference.decide(e, text, history, "cd" * 32, "t")
+        assert same(decider.decide(e, text, history, "cd" * 32, "t"), expected), e
+
+
+def bench_corpus(n: int, seed: int = 7) -> list[RawEvent]:
+    root = Path(__file__).resolve().parent.parent.parent
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from bench_pipeline import corpus
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    events: list[RawEvent] = corpus(n, seed)
+    return events
+
+
+# --- Known answers, on each implementation ----------------------------------------------------
+
+
+def test_the_decider_is_the_domain_port_with_the_domain_rules(impl: ModuleType) -> None:
+    decider: Decider = impl.Decider(RULESET)
+    assert [r.name for r in decider.rules] == [
+        "liquidity",
+        "semantic",
+        "geographic",
+        "anomaly",
+        "freshness",
+    ]
+
+
+def test_a_red_sea_market_is_emitted_with_its_reasons(impl: ModuleType) -> None:
+    e = event(
+        "Will shipping through the Red Sea be disrupted by Houthi attacks in December?",
+        "Resolves YES if carriers suspend transits near Bab el-Mandeb.",
+        locations=(Location(15.5, 42.0, "Red Sea", "YE"),),
+        movement=Movement(0.6, 0.02, 24.0),
+    )
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.62)
+    result = impl.Decider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32)
+    assert result.outcome is Outcome.EMITTED
+    assert [r.status for r in result.validation_results] == [RuleStatus.PASSED] * 5
+    assert result.validation_results[0].reason == "liquidity $250,000.00 >= $1,000.00"
+    assert result.validation_results[4].reason == (
+        "market live; resolves in 90.0 days; outcome prices sum to 1"
+    )
+    signal = result.signal
+    assert signal is not None and signal.signal_id.startswith("sig-")
+    assert signal.geographic.chokepoints == ("Bab el-Mandeb", "Suez Canal")
+    assert [x.kind for x in signal.evidence][:2] == ["market_probability", "liquidity"]
+    assert signal.evidence[0].description == "polymarket market prices the event at 62.0%"
+    assert signal.evidence[1].description == "$250,000 of liquidity (USD)"
+    assert same(result, RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32))
+
+
+@pytest.mark.parametrize(
+    ("title", "fields", "rule"),
+    [
+        ("Will the Lakers win the NBA championship?", {}, "semantic"),
+        ("Will shipping through the Red Sea be disrupted?", {"liquidity_usd": 999.99}, "liquidity"),
+        ("Will it rain in Paris?", {}, "semantic"),
+        ("Will a port strike close the ports of Paris?", {}, "geographic"),
+        (
+            "Will the Suez Canal close?",
+            {"market_state": MarketState.RESOLVED, "outcome_prices": (1.0, 0.0)},
+            "freshness",
+        ),
+        (
+            "Will the Suez Canal close?",
+            {"probability": 0.99, "movement": Movement(0.2, 0.79, 1.0), "num_traders": 3},
+            "anomaly",
+        ),
+        (
+            "Will the Suez Canal close?",
+            {"resolution_date_ns": T0 - DAY},
+            "freshness",
+        ),
+    ],
+)
+def test_rejections_name_the_deciding_rule_as_the_reference_does(
+    impl: ModuleType, title: str, fields: dict[str, Any], rule: str
+) -> None:
+    e = event(title, **fields)
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
+    result = impl.Decider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32)
+    assert result.outcome is Outcome.REJECTED
+    assert result.reason.startswith(rule + ": ")
+    assert same(result, RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32))
+
+
+def test_deciding_the_same_market_again_gives_equal_results(impl: ModuleType) -> None:
+    decider = impl.Decider(RULESET)
+    events = [
+        event("Will Iran close the Strait of Hormuz to oil tankers?", probability=p)
+        for p in (0.1, 0.2, 0.1, 0.3)
+    ]
+    assert_decides_like_the_reference(decider, events * 2)
+
+
+# --- Parity: compiled against the reference -------------------------------------------------
+
+
+def test_every_value_class_is_built_by_the_compiled_fast_path(native: ModuleType) -> None:
+    # A False here would mean the compiled module silently calls the classes instead.
+    assert all(native.fast_layouts().values()), native.fast_layouts()
+
+
+def test_compiled_values_are_left_out_of_the_cycle_collector(native: ModuleType) -> None:
+    # slots.pxd: none of these can be part of a reference cycle, so the collector never needs
+    # to traverse them; they are still freed by reference counting.
+    e = event("Will the Suez Canal close?", locations=(Location(30.0, 32.5, "", "EG"),))
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
+    result = native.Decider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32)
+    signal = result.signal
+    assert signal is not None
+    values = [
+        result,
+        signal,
+        result.validation_results,
+        *result.validation_results,
+        signal.evidence,
+        *signal.evidence,
+        signal.confidence_factors,
+        *signal.confidence_factors,
+        signal.confidence_interval,
+        signal.geographic,
+        signal.temporal,
+        signal.impact_hints,
+    ]
+    assert not any(gc.is_tracked(v) for v in values)
+    gc.collect()
+    assert same(result, RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32))
+
+
+def test_every_benchmark_and_fixture_event_is_decided_identically(native: ModuleType) -> None:
+    events = bench_corpus(1500) + bench_corpus(500, seed=11)
+    assert_decides_like_the_reference(native.Decider(RULESET), events)
+
+
+def test_more_distinct_texts_than_the_memos_hold_are_decided_identically(native) -> None:
+    topics = ["shipping", "sanctions", "tariffs", "strike", "drought", "typhoon", "blockade"]
+    places = ["Red Sea", "Suez Canal", "Port of Shanghai", "Panama Canal", "Taiwan Strait", "Iran"]
+    events = [
+        event(f"Will {topics[i % 7]} hit the {places[i % 6]} {i} times?", market_id=f"m{i}")
+        for i in range(5000)
+    ]
+    assert_decides_like_the_reference(native.Decider(RULESET), events[:200] + events[4800:])
+    decider = native.Decider(RULESET)
+    reference = RulesetDecider(RULESET)
+    for ctx in contexts_of(events):
+        args = (ctx.event, ctx.text, ctx.history, "ab" * 32)
+        assert same(decider.decide(*args), reference.decide(*args))
+
+
+def test_a_pipeline_given_the_compiled_decider_processes_as_the_reference_does(native) -> None:
+    def run(decider: Any) -> list[Any]:
+        statistics = RollingRobustStatistics.from_params(RULESET.anomaly)
+        pipeline = Pipeline(
+            RULESET,
+            lambda e: e.event_id,
+            InMemorySignalRepository(),
+            statistics,
+            TextAnalyzer,
+            decider,
+        )
+        return [pipeline.process(e) for e in events]
+
+    events = bench_corpus(2000)
+    compiled = run(native.Decider)
+    assert sum(r.signal is not None for r in compiled) > 500
+    reference = run(RulesetDecider)
+    assert compiled == reference
+    assert repr(compiled) == repr(reference)
+
+
+TERMS = sorted({term for term, _ in topic_terms(RULESET.semantic)}) + sorted(
+    {term for term, _ in place_terms(RULESET.geographic)}
+)
+WORDS = sorted(
+    {f for term in TERMS for f in inflections(term.split()[-1].lower())}
+    | {"sport", "passport", "europe", "the", "of", "will", "nba", "oscar", "rain", "2026"}
+)
+words = st.lists(st.sampled_from(TERMS) | st.sampled_from(WORDS), max_size=25).map(" ".join)
+unit = st.floats(0.0, 1.0, allow_nan=False)
+money = st.floats(0.0, 1e9, allow_nan=False) | st.sampled_from([999.99, 1000.0, 1e4, 1e6])
+times = st.none() | st.integers(T0 - 10**17, T0 + 10**17) | st.just(T0 + 3_600 * 10**9)
+CHOKEPOINTS = RULESET.geographic.chokepoints
+
+
+@st.composite
+def locations(draw: Any) -> Location:
+    code = draw(st.sampled_from(["", "YE", "us", " CN ", "MIDDLE_EAST", "ZZ"]))
+    if draw(st.booleans()) and CHOKEPOINTS:
+        c = draw(st.sampled_from(CHOKEPOINTS))
+        lat = max(-90.0, min(90.0, c.lat + draw(st.floats(-6, 6))))
+        lon = max(-180.0, min(180.0, c.lon + draw(st.floats(-6, 6))))
+        return Location(lat, lon, "", code)
+    return Location(draw(st.floats(-90, 90)), draw(st.floats(-180, 180)), "", code)
+
+
+@st.composite
+def events(draw: Any) -> RawEvent:
+    probability = draw(unit | st.sampled_from([0.01, 0.97, 0.0, 1.0]))
+    movement = None
+    if draw(st.booleans()):
+        previous = draw(unit)
+        movement = Movement(previous, probability - previous, draw(st.floats(0.01, 1e4)))
+    return RawEvent(
+        event_id=draw(st.sampled_from(["e1", "e2", "e3"])),
+        source=draw(st.sampled_from(["polymarket", "other", "PolyMarket"])),
+        market_id=draw(st.sampled_from(["", "m1", "m2"])),
+        title=draw(words.filter(str.strip)),
+        description=draw(words),
+        probability=probability,
+        observed_at_ns=T0,
+        movement=movement,
+        liquidity_usd=draw(money),
+        volume_usd=draw(money),
+        num_traders=draw(st.sampled_from([0, 3, 500]) | st.integers(0, 10**6)),
+        locations=tuple(draw(st.lists(locations(), max_size=3))),
+        market_url=draw(st.sampled_from(["", "https://x"])),
+        created_at_ns=draw(times),
+        resolution_date_ns=draw(times),
+        market_state=draw(st.sampled_from(list(MarketState))),
+        outcome_prices=tuple(
+            draw(st.lists(unit, max_size=3) | st.sampled_from([(0.5, 0.53), (0.5, 0.6)]))
+        ),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(events(), min_size=1, max_size=12))
+def test_random_event_sequences_are_decided_identically(native, sequence) -> None:
+    valid = [e for e in sequence if not validate_event(e)]
+    assert_decides_like_the_reference(native.Decider(RULESET), valid * 2)
