@@ -12,12 +12,11 @@ accepts calls, and stops on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from pathlib import Path
 
 import grpc
+from _common import serve_noop  # first: puts the checkout on sys.path
 
 from omen._proto import service_pb2, service_pb2_grpc
 
@@ -34,35 +33,16 @@ class CannedSignalService(service_pb2_grpc.SignalServiceServicer):
         return self._response
 
 
-async def serve(canned: Path) -> int:
-    response = service_pb2.ProcessResponse.FromString(canned.read_bytes())
-    server = grpc.aio.server()
-    service_pb2_grpc.add_SignalServiceServicer_to_server(CannedSignalService(response), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    if port == 0:
-        print("no-op server: cannot listen on 127.0.0.1", file=sys.stderr, flush=True)
-        return 1
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    # Logged only after start(): the benchmark treats this line as "ready".
-    print(
-        f"listening on 127.0.0.1:{port} (canned response {response.ByteSize()} bytes)",
-        file=sys.stderr,
-        flush=True,
-    )
-    await stop.wait()
-    await server.stop(1.0)
-    return 0
-
-
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    return asyncio.run(serve(Path(argv[0])))
+    response = service_pb2.ProcessResponse.FromString(Path(argv[0]).read_bytes())
+    return serve_noop(
+        "no-op server",
+        CannedSignalService(response),
+        f"canned response {response.ByteSize()} bytes",
+    )
 
 
 if __name__ == "__main__":

@@ -13,17 +13,14 @@ accepts calls, and stops on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
+from _common import MAX_MESSAGE_OPTIONS, serve_noop  # first: puts the checkout on sys.path
 
 from omen._proto import service_pb2, service_pb2_grpc
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 class CannedStreamService(service_pb2_grpc.SignalServiceServicer):
@@ -46,40 +43,17 @@ class CannedStreamService(service_pb2_grpc.SignalServiceServicer):
             yield response
 
 
-async def serve(canned: Path) -> int:
-    result = service_pb2.StreamResult.FromString(canned.read_bytes())
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-    )
-    service_pb2_grpc.add_SignalServiceServicer_to_server(CannedStreamService(result), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    if port == 0:
-        print("no-op stream server: cannot listen on 127.0.0.1", file=sys.stderr, flush=True)
-        return 1
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    # Logged only after start(): the benchmark treats this line as "ready".
-    print(
-        f"listening on 127.0.0.1:{port} (canned result {result.ByteSize()} bytes)",
-        file=sys.stderr,
-        flush=True,
-    )
-    await stop.wait()
-    await server.stop(1.0)
-    return 0
-
-
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    return asyncio.run(serve(Path(argv[0])))
+    result = service_pb2.StreamResult.FromString(Path(argv[0]).read_bytes())
+    return serve_noop(
+        "no-op stream server",
+        CannedStreamService(result),
+        f"canned result {result.ByteSize()} bytes",
+        MAX_MESSAGE_OPTIONS,
+    )
 
 
 if __name__ == "__main__":

@@ -34,30 +34,24 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import ROOT, make_pipeline, print_table, red_sea_event  # first: ROOT on sys.path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from omen import native  # noqa: E402
-from omen.adapters.ledger.ledger import Ledger, LedgerOptions  # noqa: E402
-from omen.adapters.ledger.signals import LedgerSignalStore, signal_at  # noqa: E402
-from omen.adapters.outbox.cursor_file import CursorFiles  # noqa: E402
-from omen.adapters.outbox.deadletter import DeadLetterFiles  # noqa: E402
-from omen.adapters.outbox.envelope import delivery_body  # noqa: E402
-from omen.adapters.outbox.ledger_feed import LedgerFeed  # noqa: E402
-from omen.adapters.publishers.webhook import WebhookPublisher, signature  # noqa: E402
-from omen.adapters.repository.ledger_index import LedgerIndexedRepository  # noqa: E402
-from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
-from omen.application.outbox import DeliveryPolicy, Outbox  # noqa: E402
-from omen.application.pipeline import Pipeline  # noqa: E402
-from omen.application.process import ProcessEvents  # noqa: E402
-from omen.config import PublisherSettings  # noqa: E402
-from omen.domain.events import Location, RawEvent  # noqa: E402
-from omen.domain.signals import Outcome  # noqa: E402
+from omen.adapters.ledger.ledger import Ledger, LedgerOptions
+from omen.adapters.ledger.signals import LedgerSignalStore, signal_at
+from omen.adapters.outbox.cursor_file import CursorFiles
+from omen.adapters.outbox.deadletter import DeadLetterFiles
+from omen.adapters.outbox.envelope import delivery_body
+from omen.adapters.outbox.ledger_feed import LedgerFeed
+from omen.adapters.publishers.webhook import WebhookPublisher, signature
+from omen.adapters.repository.ledger_index import LedgerIndexedRepository
+from omen.adapters.ruleset_file import load_ruleset
+from omen.application.outbox import DeliveryPolicy, Outbox
+from omen.application.process import ProcessEvents
+from omen.config import PublisherSettings
+from omen.domain.signals import Outcome
 
 RECEIVER = ROOT / "tests" / "webhook_receiver.py"
 SECRET = "bench-secret-0123456789"
-T0_NS = 1_795_000_000 * 1_000_000_000
 
 
 def start_receiver() -> tuple[subprocess.Popen[str], str]:
@@ -81,35 +75,13 @@ def start_receiver() -> tuple[subprocess.Popen[str], str]:
 
 def fill_ledger(root: Path, count: int) -> Ledger:
     ledger = Ledger.open(root, LedgerOptions(seal_grace_s=None))
-    ruleset = load_ruleset()
-    repository = LedgerIndexedRepository(signal_at(ledger))
-    pipeline = Pipeline(
-        ruleset,
-        native.event_hash,
-        repository,
-        native.anomaly.RollingStatistics.from_params(ruleset.anomaly),
-    )
+    pipeline = make_pipeline(load_ruleset(), LedgerIndexedRepository(signal_at(ledger)))
     use_case = ProcessEvents(pipeline, LedgerSignalStore(ledger))
 
     async def run() -> int:
         emitted = 0
         for i in range(count):
-            event = RawEvent(
-                event_id=f"bench-{i}",
-                source="polymarket",
-                market_id=f"bench-market-{i}",
-                title="Will shipping through the Red Sea be disrupted by Houthi attacks in "
-                f"December (#{i})?",
-                description="Resolves YES if major carriers suspend Red Sea transits.",
-                probability=0.62,
-                observed_at_ns=T0_NS + i,
-                liquidity_usd=250_000.0,
-                volume_usd=1_200_000.0,
-                num_traders=420,
-                keywords=("shipping", "red sea"),
-                locations=(Location(15.5, 41.9, "Red Sea", "YE"),),
-            )
-            result = await use_case.process(event)
+            result = await use_case.process(red_sea_event(i, market=i))
             emitted += result.outcome is Outcome.EMITTED
         return emitted
 
@@ -220,11 +192,7 @@ def main() -> int:
                 f"{median / base:.2f}",
             )
         )
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print_table(header, rows, left=range(len(header)))
     return 0
 
 

@@ -28,60 +28,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import make_pipeline, print_table, red_sea_event  # first: checkout on sys.path
+from confluent_kafka import KafkaError, Message, Producer
 
-from confluent_kafka import KafkaError, Message, Producer  # noqa: E402
+from omen.adapters.publishers.kafka import KafkaPublisher, encode
+from omen.adapters.repository.memory import InMemorySignalRepository
+from omen.adapters.ruleset_file import load_ruleset
+from omen.application.ports import Delivery
+from omen.config import PublisherSettings
+from tests.kafka_broker import KafkaBroker
 
-from omen import native  # noqa: E402
-from omen.adapters.publishers.kafka import KafkaPublisher, encode  # noqa: E402
-from omen.adapters.repository.memory import InMemorySignalRepository  # noqa: E402
-from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
-from omen.application.pipeline import Pipeline  # noqa: E402
-from omen.application.ports import Delivery  # noqa: E402
-from omen.config import PublisherSettings  # noqa: E402
-from omen.domain.events import Location, RawEvent  # noqa: E402
-from tests.kafka_broker import KafkaBroker  # noqa: E402
-
-T0_NS = 1_795_000_000 * 1_000_000_000
 MARKETS = 200
 PARTITIONS = 4
 
 
 def make_deliveries(count: int) -> list[Delivery]:
-    ruleset = load_ruleset()
-    pipeline = Pipeline(
-        ruleset,
-        native.event_hash,
-        InMemorySignalRepository(),
-        native.anomaly.RollingStatistics.from_params(ruleset.anomaly),
-    )
+    pipeline = make_pipeline(load_ruleset(), InMemorySignalRepository())
     deliveries: list[Delivery] = []
     for i in range(count):
-        result = pipeline.process(
-            RawEvent(
-                event_id=f"bench-{i}",
-                source="polymarket",
-                market_id=f"bench-market-{i % MARKETS}",
-                title="Will shipping through the Red Sea be disrupted by Houthi attacks in "
-                f"December (#{i})?",
-                description="Resolves YES if major carriers suspend Red Sea transits.",
-                probability=0.62,
-                observed_at_ns=T0_NS + i,
-                liquidity_usd=250_000.0,
-                volume_usd=1_200_000.0,
-                num_traders=420,
-                keywords=("shipping", "red sea"),
-                locations=(Location(15.5, 41.9, "Red Sea", "YE"),),
-            )
-        )
+        result = pipeline.process(red_sea_event(i, market=i % MARKETS))
         if result.signal is not None:
             n = len(deliveries)
             deliveries.append(Delivery(n + 1, "2026-11-18", n, result.signal))
@@ -156,22 +126,6 @@ def spread(samples: list[float]) -> str:
     return f"{statistics.median(samples):,.0f} ({min(samples):,.0f}..{max(samples):,.0f})"
 
 
-def table(title: str, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return " | ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    print(f"\n{title}")
-    print(line(header))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--signals", type=int, default=20_000)
@@ -214,13 +168,13 @@ def main() -> int:
         finally:
             broker.kill()
 
-    table(
+    title = (
         f"Delivery to Kafka (tansu 0.6, memory storage, 127.0.0.1; {len(deliveries):,} signals "
         f"of ~{size / 1000:.1f} KB JSON, {MARKETS} keys, {PARTITIONS} partitions; signals/s, "
-        f"median (min..max) of {args.repeat})",
-        ("batch", "OMEN KafkaPublisher", "raw produce + flush", "OMEN / raw"),
-        rows,
+        f"median (min..max) of {args.repeat})"
     )
+    header = ("batch", "OMEN KafkaPublisher", "raw produce + flush", "OMEN / raw")
+    print_table(header, rows, title=title)
     print(f"\nencode only (JSON envelope + key + headers, one thread): {spread(encoded)} signals/s")
     print(
         "Both producers: enable.idempotence, acks=all, linger.ms 5; one batch in flight at a "

@@ -40,30 +40,26 @@ import shutil
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import zstandard
+from _common import ROOT, median_time, pin_cpu, print_table  # first: puts ROOT on sys.path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from omen import native  # noqa: E402
-from omen.adapters.ledger import compression, records  # noqa: E402
-from omen.adapters.ledger.files import FileLayer  # noqa: E402
-from omen.adapters.ledger.format import HEADER_BYTES, RECORD_OVERHEAD, pack_lsn  # noqa: E402
-from omen.adapters.ledger.ledger import Ledger, LedgerOptions  # noqa: E402
-from omen.adapters.ledger.segments import scan_segment  # noqa: E402
-from omen.bootstrap import tune_gc  # noqa: E402
-from omen.config import Settings  # noqa: E402
+from omen import native
+from omen.adapters.ledger import compression, records
+from omen.adapters.ledger.files import FileLayer
+from omen.adapters.ledger.format import HEADER_BYTES, RECORD_OVERHEAD, pack_lsn
+from omen.adapters.ledger.ledger import Ledger, LedgerOptions
+from omen.adapters.ledger.segments import scan_segment
+from omen.bootstrap import tune_gc
+from omen.config import Settings
 
 SIGNAL = int(records.RecordType.SIGNAL)
 WRITERS = (1, 16, 256)
@@ -400,9 +396,7 @@ def bench_appends(
                 runs=[r.rate for r in rs],
             )
     mean_body = statistics.mean(map(len, bodies))
-    table(
-        f"durable appends of {mean_body:,.0f} B SIGNAL records (+{RECORD_OVERHEAD} B framing), "
-        f"durability fsync; median of {repeat}",
+    print_table(
         (
             "writers  measure",
             "records",
@@ -415,6 +409,8 @@ def bench_appends(
             "goal",
         ),
         rows,
+        title=f"durable appends of {mean_body:,.0f} B SIGNAL records "
+        f"(+{RECORD_OVERHEAD} B framing), durability fsync; median of {repeat}",
     )
     print(
         "latency: ledger rows per record, append() to the writer seeing its commit; raw and\n"
@@ -472,9 +468,7 @@ def bench_recovery(root: str, bodies: list[bytes], n: int, repeat: int) -> dict[
     finally:
         ledger.close()
     t_open, t_replay = statistics.median(opens), statistics.median(replays)
-    table(
-        f"recovery of a ledger of {n:,} records, {segments} segments, {size / 1e9:.2f} GB "
-        "(page cache warm: just written, nothing dropped)",
+    print_table(
         ("measure", "seconds", "records/s", "GB/s", "goal"),
         [
             (
@@ -499,6 +493,8 @@ def bench_recovery(root: str, bodies: list[bytes], n: int, repeat: int) -> dict[
                 "",
             ),
         ],
+        title=f"recovery of a ledger of {n:,} records, {segments} segments, {size / 1e9:.2f} GB "
+        "(page cache warm: just written, nothing dropped)",
     )
     return dict(
         records=n,
@@ -512,15 +508,6 @@ def bench_recovery(root: str, bodies: list[bytes], n: int, repeat: int) -> dict[
 
 
 # ---------------------------------------------------------------------------------- scan, zstd
-
-
-def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def bench_scan(root: str, repeat: int) -> dict[str, Any]:
@@ -551,9 +538,7 @@ def bench_scan(root: str, repeat: int) -> dict[str, Any]:
     t_scan = median_time(scan_all, reps)
     t_crc = median_time(crc_all, reps)
     t_files = median_time(scan_files, reps)
-    table(
-        f"scan + verify: {len(segments)} segments, {used / 1e9:.2f} GB of {count:,} records "
-        f"({total / 1e9:.2f} GB of files); one core, median of {reps}",
+    print_table(
         ("measure", "GB/s of records", "records/s"),
         [
             (
@@ -572,6 +557,8 @@ def bench_scan(root: str, repeat: int) -> dict[str, Any]:
                 "",
             ),
         ],
+        title=f"scan + verify: {len(segments)} segments, {used / 1e9:.2f} GB of {count:,} records "
+        f"({total / 1e9:.2f} GB of files); one core, median of {reps}",
     )
     return dict(
         scan_gbps=used / t_scan / 1e9,
@@ -611,11 +598,11 @@ def bench_compression(path: str, count: int, distinct: int, repeat: int) -> dict
             mb / t_wd,
         ),
     ]
-    table(
-        f"compression of one sealed-size segment ({len(plain) / MIB:.0f} MiB, "
-        f"{os.path.basename(path)}); one core, median of {reps}",
+    print_table(
         ("method", "ratio", "compress MB/s", "decompress MB/s"),
         [(n, f"{r:.2f}", f"{c:,.0f}", f"{d:,.0f}") for n, r, c, d in rows],
+        title=f"compression of one sealed-size segment ({len(plain) / MIB:.0f} MiB, "
+        f"{os.path.basename(path)}); one core, median of {reps}",
     )
     if distinct < count:
         print(
@@ -626,22 +613,6 @@ def bench_compression(path: str, count: int, distinct: int, repeat: int) -> dict
 
 
 # ---------------------------------------------------------------------------------- output
-
-
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return " | ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    print(f"\n{title}")
-    print(line(header))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
 
 
 def machine(work: str) -> str:
@@ -736,8 +707,7 @@ def main() -> int:
         results["appends"] = bench_appends(work, bodies, totals, repeat, not args.no_threads)
         print(f"machine load after the appends: {load()}")
 
-        cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
+        cpu = pin_cpu(args.cpu)
         print(f"\n(from here on pinned to CPU {cpu})")
         root = os.path.join(work, "recovery")
         results["recovery"] = bench_recovery(root, bodies, n_recovery, repeat)

@@ -14,21 +14,14 @@ import argparse
 import hashlib
 import os
 import statistics
-import sys
-import time
 import zlib
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import numpy as np
+from _common import median_time, pin_cpu, print_table  # first: puts the checkout on sys.path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from omen import native  # noqa: E402
-from omen._native import anomaly_py, decision_py, hashing_py, textmatch_py, wal_py  # noqa: E402
+from omen import native
+from omen._native import anomaly_py, decision_py, hashing_py, textmatch_py, wal_py
 
 try:  # the reference CRC32C binding (SSE4.2), installed by the bench extra
     import google_crc32c
@@ -36,33 +29,13 @@ except ImportError:  # pragma: no cover - reported in the table
     google_crc32c = None
 
 
-def median_time(fn: Callable[[], Any], repeat: int = 5, number: int = 1) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - started) / number)
-    return statistics.median(samples)
-
-
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print(f"\n{title}")
-    print(
-        " | ".join(
-            h.ljust(w) if i == 0 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(header, widths, strict=True))
-        )
+def per_event_table(title: str, n: int, rows: list[tuple[str, float]], twin: float) -> None:
+    """Rows of (implementation, seconds for the n events), each against the twin's seconds."""
+    print_table(
+        ("implementation", "events/s", "us/event", "vs twin"),
+        [(name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{twin / t:.1f}x") for name, t in rows],
+        title=title,
     )
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(
-            " | ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
 
 
 def bench_hashing(n: int = 20_000) -> None:
@@ -82,12 +55,12 @@ def bench_hashing(n: int = 20_000) -> None:
             median_time(lambda: [hashlib.sha256(b).hexdigest() for b in encoded]),
         ),
     ]
-    twin = results[2][1]
-    table(
+    per_event_table(
         f"hashing: input_event_hash of {n:,} corpus events "
         f"(~{statistics.mean(map(len, encoded)):.0f} B encoded)",
-        ("implementation", "events/s", "us/event", "vs twin"),
-        [(name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{twin / t:.1f}x") for name, t in results],
+        n,
+        results,
+        twin=results[2][1],
     )
     print(
         "(the hashlib row is SHA-256 alone over bytes already encoded: the floor for any encoder)"
@@ -122,11 +95,11 @@ def bench_crc() -> None:
         for name, t in measured:
             ratio = f"{google / t:.2f}x" if google else "n/a"
             rows.append((f"{size:>7} B  {name}", f"{1e9 * t:,.0f}", f"{size / t / 1e9:.2f}", ratio))
-    table(
-        "CRC32C: one call per buffer (goal: parity with google-crc32c at 1 KiB, >= 5 GB/s "
-        "at 1 MiB)",
+    print_table(
         ("size / implementation", "ns/call", "GB/s", "vs google-crc32c"),
         rows,
+        title="CRC32C: one call per buffer (goal: parity with google-crc32c at 1 KiB, >= 5 GB/s "
+        "at 1 MiB)",
     )
 
 
@@ -145,9 +118,7 @@ def bench_wal(gib: float) -> None:
     small = buffer[: 8 << 20]
     t_twin = median_time(lambda: wal_py.scan(small), repeat=1)
     t_encode = median_time(lambda: native.wal.encode_many((1, record) for _ in range(per_chunk)))
-    table(
-        f"WAL: scan + verify {total / 1e9:.2f} GB of {records:,} framed ~1 KiB records "
-        "(goal >= 2 GB/s)",
+    print_table(
         ("measure", "GB/s", "records/s", "vs twin"),
         [
             (
@@ -170,6 +141,8 @@ def bench_wal(gib: float) -> None:
                 "",
             ),
         ],
+        title=f"WAL: scan + verify {total / 1e9:.2f} GB of {records:,} framed ~1 KiB records "
+        "(goal >= 2 GB/s)",
     )
 
 
@@ -204,10 +177,10 @@ def bench_anomaly(points: int) -> None:
 
         rows.append((name, len(probs), median_time(feed, repeat=3)))
     base = rows[3][2] / rows[3][1]
-    table(
-        "anomaly: rolling median/MAD z-scores, window 64 (goal >= 20M points/s native)",
+    print_table(
         ("implementation", "points", "points/s", "vs pure Python"),
         [(name, f"{n:,}", f"{n / t:,.0f}", f"{base / (t / n):,.1f}x") for name, n, t in rows],
+        title="anomaly: rolling median/MAD z-scores, window 64 (goal >= 20M points/s native)",
     )
 
 
@@ -243,12 +216,12 @@ def bench_textmatch(n: int = 20_000) -> None:
             median_time(lambda: [(tokenize(e.title), tokenize(e.description)) for e in events]),
         ),
     ]
-    base = rows[1][1]
-    table(
+    per_event_table(
         f"textmatch: tokenise title + description and match {len(compiled.lexicon):,} terms, "
         f"{n:,} corpus events (~{chars:.0f} chars)",
-        ("implementation", "events/s", "us/event", "vs twin"),
-        [(name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{base / t:.1f}x") for name, t in rows],
+        n,
+        rows,
+        twin=rows[1][1],
     )
 
 
@@ -282,13 +255,14 @@ def bench_decision(n: int = 20_000) -> None:
                     median_time(lambda d=decider, i=inputs: [d.decide(*args) for args in i]),
                 )
             )
-    table(
-        f"decision: geography, 5 rules, classification, confidence + signal, {n:,} corpus events",
+    print_table(
         ("implementation", "events/s", "us/event", "vs twin"),
         [
             (name, f"{n / t:,.0f}", f"{1e6 * t / n:.2f}", f"{rows[1 + 2 * (i // 2)][1] / t:.1f}x")
             for i, (name, t) in enumerate(rows)
         ],
+        title="decision: geography, 5 rules, classification, confidence + signal, "
+        f"{n:,} corpus events",
     )
 
 
@@ -298,8 +272,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=10_000_000, help="anomaly batch points")
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (default: last)")
     args = parser.parse_args()
-    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
+    cpu = pin_cpu(args.cpu)
     print(
         f"bench_native: one core (CPU {cpu}); "
         f"native code: {native.IS_NATIVE} ({native.NATIVE_STATUS})"

@@ -20,33 +20,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
-import statistics
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, make_pipeline, median_time, pin_cpu  # first: puts ROOT on sys.path
 
-from omen import native  # noqa: E402
-from omen._native import decision_py, hashing_py, textmatch_py  # noqa: E402
-from omen.adapters.repository.memory import InMemorySignalRepository  # noqa: E402
-from omen.adapters.ruleset_file import load_ruleset  # noqa: E402
-from omen.adapters.sources.polymarket import market_to_event  # noqa: E402
-from omen.application.pipeline import Pipeline, market_key  # noqa: E402
-from omen.bootstrap import tune_gc  # noqa: E402
-from omen.config import Settings  # noqa: E402
-from omen.domain.events import Location, MarketState, Movement, RawEvent  # noqa: E402
-from omen.domain.geography import lexicon_entries as place_terms  # noqa: E402
-from omen.domain.semantic import irregular_forms  # noqa: E402
-from omen.domain.semantic import lexicon_entries as topic_terms  # noqa: E402
-from omen.domain.signals import Outcome  # noqa: E402
+from omen import native
+from omen._native import decision_py, hashing_py, textmatch_py
+from omen.adapters.repository.memory import InMemorySignalRepository
+from omen.adapters.ruleset_file import load_ruleset
+from omen.adapters.sources.polymarket import market_to_event
+from omen.application.pipeline import Pipeline, market_key
+from omen.bootstrap import tune_gc
+from omen.config import Settings
+from omen.domain.events import Location, MarketState, Movement, RawEvent
+from omen.domain.geography import lexicon_entries as place_terms
+from omen.domain.semantic import irregular_forms
+from omen.domain.semantic import lexicon_entries as topic_terms
+from omen.domain.signals import Outcome
 
 NS = 1_000_000_000
 T0 = 1_795_000_000 * NS
@@ -230,17 +224,10 @@ def new_pipeline(
     text_matcher: Any = native.TextAnalyzer,
     decider: Any = native.Decider,
 ) -> Pipeline:
-    stats = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
-    return Pipeline(ruleset, hasher, InMemorySignalRepository(), stats, text_matcher, decider)
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    """A fresh pipeline (empty in-memory index and statistics), compiled stages by default."""
+    return make_pipeline(
+        ruleset, InMemorySignalRepository(), hasher, text_matcher=text_matcher, decider=decider
+    )
 
 
 def main() -> int:
@@ -249,8 +236,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (default: last)")
     args = parser.parse_args()
-    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
+    cpu = pin_cpu(args.cpu)
 
     ruleset = load_ruleset()
     events = corpus(args.events)
@@ -268,9 +254,9 @@ def main() -> int:
         return Counter(pipeline.process(e).outcome for e in stream)
 
     outcomes = run(native.event_hash)
-    whole = timed(lambda: run(native.event_hash), args.repeat)
-    whole_twin = timed(lambda: run(hashing_py.event_hash), args.repeat)
-    whole_twins = timed(
+    whole = median_time(lambda: run(native.event_hash), args.repeat)
+    whole_twin = median_time(lambda: run(hashing_py.event_hash), args.repeat)
+    whole_twins = median_time(
         lambda: run(hashing_py.event_hash, textmatch_py.TextAnalyzer, decision_py.Decider),
         args.repeat,
     )
@@ -279,7 +265,7 @@ def main() -> int:
     # corpus, like a feed, observes each market again and again: the same whole pipeline over
     # a corpus whose every event has a text of its own shows what a first sighting costs.
     fresh = unique_texts(events)
-    whole_fresh = timed(lambda: run(native.event_hash, stream=fresh), args.repeat)
+    whole_fresh = median_time(lambda: run(native.event_hash, stream=fresh), args.repeat)
 
     # Per-stage: replay the stages one at a time over the same corpus, each on inputs
     # prepared by the earlier stages, so each number is that stage's own cost.
@@ -368,7 +354,7 @@ def main() -> int:
     print(f"\n{'stage':40} | {'items':>10} | {'us/item':>8} | {'us/event':>11}")
     print("-" * 41 + "+" + "-" * 12 + "+" + "-" * 10 + "+" + "-" * 12)
     for name, items, fn in stage_fns:
-        t = timed(fn, args.repeat)
+        t = median_time(fn, args.repeat)
         print(f"{name:40} | {items:10,} | {1e6 * t / items:8.2f} | {1e6 * t / n:11.2f}")
     print(
         "\nus/event spreads a stage's cost over every event (classify and signal building run only"

@@ -35,9 +35,7 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,32 +44,27 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-for path in (str(ROOT), str(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from bench_unary import (  # noqa: E402 - shared server handling and request events
-    API_KEY,
+from _common import (  # first: puts the checkout on sys.path
+    MAX_MESSAGE_OPTIONS,
     METADATA,
-    START_TIMEOUT_S,
     ServerProcess,
     StartError,
-    child_env,
-    event_pool,
-    wait_serving,
+    num,
+    print_table,
+    run_client,
+    run_main,
+    start_pair,
+    window_ns,
 )
+from bench_unary import event_pool  # the same request events
 
-from omen._proto import service_pb2, service_pb2_grpc  # noqa: E402
+from omen._proto import service_pb2, service_pb2_grpc
 
 EMITTED = service_pb2.OUTCOME_EMITTED
 METHOD = "/omen.v1.SignalService/ProcessStream"
 DEFAULT_DURATION_S, DEFAULT_WARMUP_S, DEFAULT_REPEATS = 6.0, 2.0, 3
 QUICK_DURATION_S, QUICK_WARMUP_S, QUICK_REPEATS = 1.5, 0.5, 1
 OUTSTANDING_EVENTS = 4_000
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CALL_TIMEOUT_S = 300.0
 
 
@@ -114,18 +107,12 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     counted = 0
     latencies: list[float] = []
-    options = [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ]
-    async with grpc.aio.insecure_channel(spec["target"], options=options) as channel:
+    async with grpc.aio.insecure_channel(spec["target"], options=MAX_MESSAGE_OPTIONS) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=10)
         call = channel.stream_stream(METHOD)(metadata=METADATA, timeout=CALL_TIMEOUT_S)
         slots = asyncio.Semaphore(window)
         sent_at: deque[int] = deque()
-        begin = time.perf_counter_ns()
-        warm_end = begin + int(spec["warmup_s"] * 1e9)
-        end = warm_end + int(spec["duration_s"] * 1e9)
+        warm_end, end = window_ns(spec)
         cpu_start = time.process_time()
 
         async def writer() -> None:
@@ -173,12 +160,6 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def client_main(spec_json: str) -> int:
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-    print(json.dumps(asyncio.run(_load(json.loads(spec_json)))))
-    return 0
-
-
 # --------------------------------------------------------------------------------------------
 # Orchestration and report.
 
@@ -203,22 +184,10 @@ def canned_result(port: int) -> bytes:
 def run_cell(server: ServerProcess, spec: dict[str, Any]) -> dict[str, Any]:
     spec = {**spec, "target": f"127.0.0.1:{server.port}"}
     cpu_before = server.cpu_seconds()
-    try:
-        proc = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--client-spec", json.dumps(spec)],
-            env=child_env({}),
-            capture_output=True,
-            text=True,
-            timeout=spec["warmup_s"] + spec["duration_s"] + 120,
-        )
-    except subprocess.TimeoutExpired as exc:
-        proc = subprocess.CompletedProcess(exc.cmd, -9, "", f"timed out after {exc.timeout:.0f}s")
+    result = run_client(__file__, spec, server.name)
     cpu_after = server.cpu_seconds()
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        print(f"load generator failed against {server.name}:\n{tail}", file=sys.stderr)
+    if result is None:
         return {"events_per_s": 0.0, "errors": {"LOAD_GENERATOR_FAILED": 1}}
-    result: dict[str, Any] = json.loads(proc.stdout)
     if cpu_before is not None and cpu_after is not None:
         result["server_cores"] = (cpu_after - cpu_before) / (spec["warmup_s"] + spec["duration_s"])
     if not server.alive():
@@ -231,11 +200,7 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def print_table(summary: list[dict[str, Any]]) -> None:
+def report(summary: list[dict[str, Any]]) -> None:
     header = (
         "events/msg",
         "server",
@@ -254,78 +219,35 @@ def print_table(summary: list[dict[str, Any]]) -> None:
                 (
                     f"{row['per_message']:,}",
                     name,
-                    _num(cell["events_per_s"], ",.0f"),
+                    num(cell["events_per_s"], ",.0f"),
                     " / ".join(f"{v:,.0f}" for v in cell["runs"]),
-                    _num(cell["p50_ms"], ".1f"),
-                    _num(cell["p99_ms"], ".1f"),
-                    _num(cell["server_cores"], ".2f"),
+                    num(cell["p50_ms"], ".1f"),
+                    num(cell["p99_ms"], ".1f"),
+                    num(cell["server_cores"], ".2f"),
                     ", ".join(f"{k}={v}" for k, v in sorted(cell["errors"].items())) or "0",
                 )
             )
         ratio = row["ratio"]
         rows.append(
-            (f"{row['per_message']:,}", "OMEN/no-op", _num(ratio, ".2f") + "x", "", "", "", "", "")
+            (f"{row['per_message']:,}", "OMEN/no-op", num(ratio, ".2f") + "x", "", "", "", "", "")
         )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    left = {1, 3, 7}
-
-    def line(cols: tuple[str, ...]) -> str:
-        return " | ".join(
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cols, widths, strict=True))
-        )
-
-    print(line(header))
-    print("-+-".join("-" * w for w in widths))
-    for row_cols in rows:
-        print(line(row_cols))
+    print_table(header, rows, left={1, 3, 7})
 
 
 def benchmark(args: argparse.Namespace) -> int:
     from google.protobuf import __version__ as protobuf_version
     from google.protobuf.internal import api_implementation
 
-    duration = args.duration or (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
-    warmup = (
-        args.warmup
-        if args.warmup is not None
-        else (QUICK_WARMUP_S if args.quick else DEFAULT_WARMUP_S)
-    )
+    duration, warmup = args.duration, args.warmup
     repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
     summary: list[dict[str, Any]] = []
     failed = False
     with contextlib.ExitStack() as stack:
         data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="omen-bench-stream-"))
-        omen = ServerProcess(
-            "OMEN",
-            [
-                sys.executable,
-                "-m",
-                "omen.entrypoints.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-                data_dir,
-            ],
-            child_env({"OMEN_API_KEYS": API_KEY, "OMEN_METRICS_PORT": "0"}),
-        )
-        stack.callback(omen.stop)
         try:
-            omen_port = omen.wait_listening(START_TIMEOUT_S)
-            wait_serving(omen_port, START_TIMEOUT_S)
-            canned_path = Path(data_dir) / "canned-stream-result.bin"
-            canned = canned_result(omen_port)
-            canned_path.write_bytes(canned)
-            noop = ServerProcess(
-                "no-op",
-                [sys.executable, str(HERE / "_noop_stream_server.py"), str(canned_path)],
-                child_env({}),
+            omen, noop, canned = start_pair(
+                stack, data_dir, "_noop_stream_server.py", "canned-stream-result.bin", canned_result
             )
-            stack.callback(noop.stop)
-            noop.wait_listening(START_TIMEOUT_S)
         except (StartError, grpc.RpcError) as exc:
             print(f"bench_stream: a server failed to start: {exc}", file=sys.stderr)
             return 1
@@ -387,7 +309,7 @@ def benchmark(args: argparse.Namespace) -> int:
             if failed:
                 break
     print()
-    print_table(summary)
+    report(summary)
     print(
         "\nevents/s: results received in the measured window; p50/p99: per message, write to"
         " response;\nserver cores: CPU of the server process over the cell (warmup included)."
@@ -408,29 +330,21 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[1, 100, 1000])
     parser.add_argument("--duration", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="warmup seconds per run")
     parser.add_argument("--repeats", type=int, help="runs per cell (the table shows medians)")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--client-spec", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.client_spec:
-        return client_main(args.client_spec)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return benchmark(args)
-    except KeyboardInterrupt:
-        print("\nbench_stream: interrupted; servers stopped", file=sys.stderr)
-        return 130
+    return run_main(
+        "bench_stream",
+        parser,
+        argv,
+        _load,
+        benchmark,
+        default=(DEFAULT_DURATION_S, DEFAULT_WARMUP_S),
+        quick=(QUICK_DURATION_S, QUICK_WARMUP_S),
+    )
 
 
 if __name__ == "__main__":

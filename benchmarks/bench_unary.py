@@ -41,42 +41,38 @@ import json
 import os
 import platform
 import random
-import re
 import resource
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from array import array
-from collections import Counter, deque
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
+from _common import (  # first: puts the checkout on sys.path
+    METADATA,
+    ServerProcess,
+    StartError,
+    machine_busy_seconds,
+    num,
+    print_table,
+    run_client,
+    run_main,
+    start_pair,
+    window_ns,
+)
 from google.protobuf import __version__ as protobuf_version
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# Runnable as `python benchmarks/bench_unary.py` from a checkout even when omen is not installed.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from omen._proto import service_pb2, service_pb2_grpc, signal_pb2
 
-from omen._proto import service_pb2, service_pb2_grpc, signal_pb2  # noqa: E402
-
-API_KEY = "bench-key-0001"
-METADATA = (("x-api-key", API_KEY),)
 EMITTED = service_pb2.OUTCOME_EMITTED
 DEFAULT_DURATION_S, DEFAULT_WARMUP_S = 8.0, 2.0
 QUICK_DURATION_S, QUICK_WARMUP_S = 1.5, 0.5
-START_TIMEOUT_S = 60.0  # first start on a cold cache imports pydantic, grpc, numpy...
-STOP_TIMEOUT_S = 15.0  # OMEN's default grace period is 10 s; it exits sooner when idle
 NOISY_CORES = 0.25  # other load above this on a 2-core machine visibly moves the numbers
 CALL_TIMEOUT_S = 30.0  # a stuck server shows up as DEADLINE_EXCEEDED, never as a hang
-LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
-NATIVE = re.compile(r"native code: ([^,)]+)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,9 +210,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     async with grpc.aio.insecure_channel(spec["target"]) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=10)
         stub = service_pb2_grpc.SignalServiceStub(channel)
-        begin = time.perf_counter_ns()
-        warm_end = begin + int(spec["warmup_s"] * 1e9)
-        end = warm_end + int(spec["duration_s"] * 1e9)
+        warm_end, end = window_ns(spec)
 
         async def worker(task: int) -> None:
             n = 0
@@ -265,130 +259,8 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def client_main(spec_json: str) -> int:
-    # Ctrl-C reaches the whole process group; the parent reports it, so exit quietly here.
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-    result = asyncio.run(_load(json.loads(spec_json)))
-    print(json.dumps(result))
-    return 0
-
-
 # --------------------------------------------------------------------------------------------
-# Server processes.
-
-
-class StartError(Exception):
-    pass
-
-
-class ServerProcess:
-    """A server subprocess whose merged stdout/stderr is drained by a thread for its whole life
-    (an undrained pipe would eventually block the server's logging)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
-        self.name = name
-        self.lines: deque[str] = deque(maxlen=200)
-        self.port: int | None = None
-        self.native: str | None = None
-        self._listening = threading.Event()
-        self.proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        threading.Thread(target=self._drain, name=f"{name}-log", daemon=True).start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if self.port is None and (match := LISTENING.search(line)):
-                native = NATIVE.search(line)
-                self.native = native.group(1).strip() if native else None
-                self.port = int(match.group(2))
-                self._listening.set()
-        self._listening.set()  # EOF: the process is gone; wake the waiter so it fails fast
-
-    def tail(self, n: int = 15) -> str:
-        return "\n".join(f"    {line}" for line in list(self.lines)[-n:]) or "    (no output)"
-
-    def wait_listening(self, timeout: float) -> int:
-        if not self._listening.wait(timeout) or self.port is None:
-            state = (
-                f"exited with code {self.proc.poll()}"
-                if self.proc.poll() is not None
-                else f"did not log 'listening on' within {timeout:.0f}s"
-            )
-            raise StartError(f"{self.name} server {state}; its last output:\n{self.tail()}")
-        return self.port
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the server process (all threads), from /proc; None elsewhere."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        how = "on its own"
-        if self.proc.poll() is None:
-            how = "on SIGTERM"
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                print(
-                    f"{self.name} server ignored SIGTERM for {STOP_TIMEOUT_S:.0f}s: killing it",
-                    file=sys.stderr,
-                )
-                self.proc.kill()
-                self.proc.wait()
-            if self.proc.returncode != 0:
-                # Not a measurement error, but a server that cannot stop cleanly is news.
-                print(
-                    f"warning: {self.name} server exited with code {self.proc.returncode} "
-                    f"{how}; its last output:\n{self.tail(5)}",
-                    file=sys.stderr,
-                )
-
-
-def wait_serving(port: int, timeout: float) -> None:
-    """Poll grpc.health.v1 Health/Check until it answers SERVING, or fail at the deadline.
-
-    Raw bytes keep this to grpcio + protobuf: HealthCheckRequest{service=""} serialises to b"",
-    and a HealthCheckResponse is field 1 (status) as a varint, so SERVING (1) is b"\\x08\\x01".
-    """
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        check = channel.unary_unary("/grpc.health.v1.Health/Check")
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                # wait_for_ready: a connection still being set up is waited for, not an error.
-                reply = check(b"", timeout=min(remaining, 5.0), wait_for_ready=True)
-            except grpc.RpcError as exc:
-                last = f"{exc.code().name}: {exc.details()}"
-                continue
-            if reply == b"\x08\x01":
-                return
-            last = f"status {reply[1] if len(reply) > 1 else 0}"
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))  # poll interval
-    raise StartError(f"OMEN on port {port} not SERVING within {timeout:.0f}s ({last})")
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env.update(extra)
-    return env
+# The canned response of the no-op server.
 
 
 def canned_response(port: int, pool: list[signal_pb2.RawSignalEvent]) -> bytes:
@@ -416,16 +288,6 @@ def canned_response(port: int, pool: list[signal_pb2.RawSignalEvent]) -> bytes:
 # Orchestration and report.
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine spent busy (all cores; steal included), from /proc/stat."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def _delta(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
@@ -451,16 +313,7 @@ def run_cell(
     ours_before = [s.cpu_seconds() for s in servers]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     self_before = time.process_time()
-    try:
-        proc = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--client-spec", json.dumps(spec)],
-            env=child_env({}),
-            capture_output=True,
-            text=True,
-            timeout=warmup + duration + 120,
-        )
-    except subprocess.TimeoutExpired as exc:  # run() has already killed it
-        proc = subprocess.CompletedProcess(exc.cmd, -9, "", f"timed out after {exc.timeout:.0f}s")
+    load = run_client(__file__, spec, f"{server.name} at concurrency {concurrency}")
     self_cpu = time.process_time() - self_before
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     ours_after = [s.cpu_seconds() for s in servers]
@@ -478,13 +331,7 @@ def run_cell(
         )
         ours = sum(d for d in deltas if d is not None) + client_total + self_cpu
         result["other_load_cores"] = max(0.0, (machine - ours) / wall)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        print(
-            f"load generator failed against {server.name} at concurrency {concurrency} "
-            f"(exit {proc.returncode}):\n{tail}",
-            file=sys.stderr,
-        )
+    if load is None:
         result.update(
             requests_per_s=0.0,
             p50_ms=None,
@@ -493,7 +340,7 @@ def run_cell(
             completed_total=0,
         )
         return result
-    result.update(json.loads(proc.stdout))
+    result.update(load)
     completed = result["completed_total"]
     if server_cpu is not None and completed:
         # Whole cell (warmup included) over every completed call: the server's cost per call.
@@ -505,15 +352,11 @@ def run_cell(
     return result
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def print_table(cells: list[dict[str, Any]], levels: list[int]) -> list[dict[str, Any]]:
+def report(cells: list[dict[str, Any]], levels: list[int]) -> list[dict[str, Any]]:
     header = (
         "concurrency",
         "server",
@@ -539,14 +382,14 @@ def print_table(cells: list[dict[str, Any]], levels: list[int]) -> list[dict[str
                 (
                     str(level),
                     name,
-                    _num(c["requests_per_s"], ",.0f"),
-                    _num(c["p50_ms"], ".2f"),
-                    _num(c["p99_ms"], ".2f"),
+                    num(c["requests_per_s"], ",.0f"),
+                    num(c["p50_ms"], ".2f"),
+                    num(c["p99_ms"], ".2f"),
                     errors,
-                    _num(c.get("server_cpu_us_per_call"), ".0f"),
-                    _num(c.get("client_cpu_us_per_call"), ".0f"),
-                    _num(c.get("mean_response_bytes"), ".0f"),
-                    _num(c.get("other_load_cores"), ".2f"),
+                    num(c.get("server_cpu_us_per_call"), ".0f"),
+                    num(c.get("client_cpu_us_per_call"), ".0f"),
+                    num(c.get("mean_response_bytes"), ".0f"),
+                    num(c.get("other_load_cores"), ".2f"),
                 )
             )
         omen, noop = by_server.get("OMEN"), by_server.get("no-op")
@@ -565,31 +408,22 @@ def print_table(cells: list[dict[str, Any]], levels: list[int]) -> list[dict[str
                 (
                     str(level),
                     "OMEN/no-op",
-                    _num(ratio["throughput"], ".2f") + "x",
-                    _num(ratio["p50"], ".2f") + "x",
-                    _num(ratio["p99"], ".2f") + "x",
+                    num(ratio["throughput"], ".2f") + "x",
+                    num(ratio["p50"], ".2f") + "x",
+                    num(ratio["p99"], ".2f") + "x",
                     "",
-                    _num(ratio["server_cpu"], ".2f") + "x",
+                    num(ratio["server_cpu"], ".2f") + "x",
                     "",
                     "",
                     "",
                 )
             )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    left = {1, 5}  # text columns; numbers are right-aligned
-
-    def line(cols: tuple[str, ...]) -> str:
-        return " | ".join(
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cols, widths, strict=True))
-        )
-
-    print(line(header))
-    print("-+-".join("-" * w for w in widths))
-    for i, row in enumerate(rows):
-        print(line(row))
-        if row[1] == "OMEN/no-op" and i != len(rows) - 1:
-            print("-+-".join("-" * w for w in widths))
+    print_table(
+        header,
+        rows,
+        left={1, 5},  # text columns; numbers are right-aligned
+        rules_after={i for i, row in enumerate(rows[:-1]) if row[1] == "OMEN/no-op"},
+    )
     return ratios
 
 
@@ -603,24 +437,10 @@ def parse_levels(text: str) -> list[int]:
     return levels
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    # Turn SIGTERM into an exception so the `finally` blocks stop the servers.
-    raise SystemExit(128 + signum)
-
-
 def benchmark(args: argparse.Namespace) -> int:
     from google.protobuf.internal import api_implementation
 
-    duration = (
-        args.duration
-        if args.duration is not None
-        else (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
-    )
-    warmup = (
-        args.warmup
-        if args.warmup is not None
-        else (QUICK_WARMUP_S if args.quick else DEFAULT_WARMUP_S)
-    )
+    duration, warmup = args.duration, args.warmup
     levels = args.concurrency
     meta: dict[str, Any] = {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -638,36 +458,14 @@ def benchmark(args: argparse.Namespace) -> int:
     failed = False
     with contextlib.ExitStack() as stack:
         data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="omen-bench-"))
-        omen = ServerProcess(
-            "OMEN",
-            [
-                sys.executable,
-                "-m",
-                "omen.entrypoints.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
+        try:  # the servers are stopped (by the stack) before their data directory is removed
+            omen, noop, canned = start_pair(
+                stack,
                 data_dir,
-            ],
-            child_env({"OMEN_API_KEYS": API_KEY, "OMEN_METRICS_PORT": "0"}),
-        )
-        stack.callback(omen.stop)  # registered after the tempdir: stopped before it is removed
-        try:
-            omen_port = omen.wait_listening(START_TIMEOUT_S)
-            wait_serving(omen_port, START_TIMEOUT_S)
-            canned_path = Path(data_dir) / "canned-response.bin"
-            canned = canned_response(omen_port, event_pool())
-            canned_path.write_bytes(canned)
-            noop = ServerProcess(
-                "no-op",
-                [sys.executable, str(HERE / "_noop_server.py"), str(canned_path)],
-                child_env({}),
+                "_noop_server.py",
+                "canned-response.bin",
+                lambda port: canned_response(port, event_pool()),
             )
-            stack.callback(noop.stop)
-            noop.wait_listening(START_TIMEOUT_S)
         except (StartError, grpc.RpcError) as exc:
             print(f"bench_unary: a server failed to start: {exc}", file=sys.stderr)
             return 1
@@ -725,7 +523,7 @@ def benchmark(args: argparse.Namespace) -> int:
                 break
 
     print()
-    ratios = print_table(cells, levels)
+    ratios = report(cells, levels)
     print(
         "\nresp bytes: mean serialised response in the window (the no-op's must match OMEN's)."
         "\nCPU us/call: process CPU (user+sys, all threads) per completed call, warmup included."
@@ -766,24 +564,15 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 16, 64],
         help="comma-separated calls in flight (default 1,16,64)",
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--client-spec", help=argparse.SUPPRESS)  # internal: load generator
-    args = parser.parse_args(argv)
-    if args.client_spec:
-        return client_main(args.client_spec)
-    for name, value in (("--duration", args.duration), ("--warmup", args.warmup)):
-        if value is not None and not (value > 0 if name == "--duration" else value >= 0):
-            parser.error(f"{name} must be {'> 0' if name == '--duration' else '>= 0'}")
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    # Explicitly, because a shell starting us in the background leaves SIGINT ignored, while the
-    # servers (same process group) do stop on it: we must notice too, and clean up.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return benchmark(args)
-    except KeyboardInterrupt:
-        print("\nbench_unary: interrupted; servers stopped", file=sys.stderr)
-        return 130
+    return run_main(
+        "bench_unary",
+        parser,
+        argv,
+        _load,
+        benchmark,
+        default=(DEFAULT_DURATION_S, DEFAULT_WARMUP_S),
+        quick=(QUICK_DURATION_S, QUICK_WARMUP_S),
+    )
 
 
 if __name__ == "__main__":

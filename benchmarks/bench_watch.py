@@ -53,26 +53,19 @@ from typing import Any
 
 import grpc
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-for path in (str(ROOT), str(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from bench_unary import (  # noqa: E402
-    API_KEY,
+from _common import (  # first: puts the checkout on sys.path
     METADATA,
-    START_TIMEOUT_S,
-    ServerProcess,
     StartError,
     child_env,
-    event_pool,
     machine_busy_seconds,
-    wait_serving,
+    num,
+    print_table,
+    start_omen,
+    wait_ready,
 )
+from bench_unary import event_pool
 
-from omen._proto import service_pb2, service_pb2_grpc, signal_pb2  # noqa: E402
+from omen._proto import service_pb2, service_pb2_grpc, signal_pb2
 
 WATCH = "/omen.v1.SignalService/WatchSignals"
 BATCH_EVENTS = 50  # events per ProcessStream message
@@ -257,22 +250,8 @@ class Bench:
         self.args = args
         self.workdir = workdir
         self.cells = 0
-        self.server = ServerProcess(
-            "omen",
-            [
-                sys.executable,
-                "-m",
-                "omen.entrypoints.cli",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                str(workdir / "data"),
-            ],
-            child_env({"OMEN_API_KEYS": API_KEY, "OMEN_METRICS_PORT": "0"}),
-        )
-        self.port = self.server.wait_listening(START_TIMEOUT_S)
-        wait_serving(self.port, START_TIMEOUT_S)
+        self.server = start_omen(str(workdir / "data"), "omen")
+        self.port = wait_ready(self.server)
         self.target = f"127.0.0.1:{self.port}"
 
     def _out(self, name: str) -> str:
@@ -420,42 +399,29 @@ def _median_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
+def report(rows: list[tuple[str, dict[str, Any]]]) -> None:
     header = ("cell", "subs", "ingest sig/s", "per sub sig/s", "total sig/s", "p50 ms",
               "p99 ms", "server us/msg", "server cores", "subscriber cores", "producer cores",
               "other load cores")  # fmt: skip
-    lines = [header]
+    lines = []
     for name, r in rows:
         lines.append(
             (
                 name,
                 str(r["subscribers"]),
-                _fmt(r.get("ingest_per_s"), ",.0f"),
-                _fmt(r.get("per_sub_per_s"), ",.0f"),
-                _fmt(r.get("total_per_s"), ",.0f"),
-                _fmt(r.get("p50_ms"), ".1f"),
-                _fmt(r.get("p99_ms"), ".1f"),
-                _fmt(r.get("server_us_per_msg"), ".0f"),
-                _fmt(r.get("server_cores"), ".2f"),
-                _fmt(r.get("client_cores"), ".2f"),
-                _fmt(r.get("producer_cores"), ".2f"),
-                _fmt(r.get("other_cores"), ".2f"),
+                num(r.get("ingest_per_s"), ",.0f"),
+                num(r.get("per_sub_per_s"), ",.0f"),
+                num(r.get("total_per_s"), ",.0f"),
+                num(r.get("p50_ms"), ".1f"),
+                num(r.get("p99_ms"), ".1f"),
+                num(r.get("server_us_per_msg"), ".0f"),
+                num(r.get("server_cores"), ".2f"),
+                num(r.get("client_cores"), ".2f"),
+                num(r.get("producer_cores"), ".2f"),
+                num(r.get("other_cores"), ".2f"),
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for j, line in enumerate(lines):
-        print(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
-        if j == 0:
-            print("  ".join("-" * w for w in widths))
+    print_table(header, lines, sep="  ", rule="  ")
 
 
 def main() -> int:
@@ -517,7 +483,7 @@ def main() -> int:
             bench.stop()
     rows = [(name, _median_rows(cells)) for name, cells in collected.items()]
     print()
-    print_table(rows)
+    report(rows)
     if args.json:
         Path(args.json).write_text(json.dumps([{"cell": n, **r} for n, r in rows], indent=2))
     return 0

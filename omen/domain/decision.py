@@ -140,25 +140,14 @@ class RulesetDecider:
         input_event_hash: str,
         trace_id: str = "",
     ) -> ProcessResult:
-        ctx = EventContext(event, text, locate(event, text, self._geographic), history)
-        results, failure = evaluate_rules(self._rules, ctx)
+        # The stages above, in order: what the Decider port says decide() must equal.
+        ctx = EventContext(event, text, self.locate(event, text), history)
+        results, failure = self.evaluate(ctx)
         if failure is not None:
-            return ProcessResult(
-                Outcome.REJECTED,
-                input_event_hash,
-                results,
-                reason=f"{failure.rule_name}: {failure.reason}",
-            )
-        classification = classify(text, bool(ctx.geo.chokepoints), self._semantic)
-        signal, reason = build_signal(
-            ctx,
-            input_event_hash,
-            results,
-            classification,
-            self._confidence,
-            self._version,
-            trace_id,
-        )
+            reason = f"{failure.rule_name}: {failure.reason}"
+            return ProcessResult(Outcome.REJECTED, input_event_hash, results, reason=reason)
+        classification = self.classify(text, bool(ctx.geo.chokepoints))
+        signal, reason = self.build_signal(ctx, input_event_hash, results, classification, trace_id)
         if signal is None:
             return ProcessResult(Outcome.REJECTED, input_event_hash, results, reason=reason)
         return ProcessResult(Outcome.EMITTED, input_event_hash, results, signal=signal)
