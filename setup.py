@@ -19,7 +19,7 @@ sys.path.insert(0, ROOT)
 
 from build_tools import protogen  # noqa: E402  (needs ROOT on sys.path)
 
-NATIVE_MODULES = ["hashing", "wal", "anomaly", "textmatch", "decision"]
+NATIVE_MODULES = ["hashing", "wal", "anomaly", "textmatch", "decision", "signalwire", "eventwire"]
 SKIP_EXTENSIONS = os.environ.get("OMEN_NO_EXTENSIONS", "").strip().lower() in {"1", "true", "yes"}
 
 

@@ -14,7 +14,7 @@ import os
 from types import ModuleType
 
 #: The compiled modules of omen/_native; each `name` has a twin `name_py`.
-MODULES = ("hashing", "wal", "anomaly", "textmatch", "decision")
+MODULES = ("hashing", "wal", "anomaly", "textmatch", "decision", "signalwire", "eventwire")
 
 
 class NativeUnavailableError(ImportError):
@@ -64,6 +64,8 @@ wal: ModuleType = _loaded["wal"][0]
 anomaly: ModuleType = _loaded["anomaly"][0]
 textmatch: ModuleType = _loaded["textmatch"][0]
 decision: ModuleType = _loaded["decision"][0]
+signalwire: ModuleType = _loaded["signalwire"][0]
+eventwire: ModuleType = _loaded["eventwire"][0]
 
 canonical_encoding = hashing.canonical_encoding
 event_hash = hashing.event_hash

@@ -46,6 +46,8 @@ def test_no_extensions_forces_every_pure_python_twin():
         "omen._native.anomaly_py",
         "omen._native.textmatch_py",
         "omen._native.decision_py",
+        "omen._native.signalwire_py",
+        "omen._native.eventwire_py",
     ]
 
 
@@ -59,6 +61,8 @@ def test_require_native_loads_every_compiled_module():
         "omen._native.anomaly",
         "omen._native.textmatch",
         "omen._native.decision",
+        "omen._native.signalwire",
+        "omen._native.eventwire",
     ]
 
 

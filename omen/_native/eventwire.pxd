@@ -1,0 +1,170 @@
+# C-level declarations of omen._native.eventwire (asyncpg style, as wal.pxd): the wire types,
+# the problems a reader records, and the readers of the protobuf wire format. Each reader returns
+# the offset after what it read, or -1 with the problem recorded in an Err; eventwire_py.py, the
+# reference, documents what upb accepts and what each problem is called.
+
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+
+cdef enum:
+    MAX_DEPTH = 100
+    WT_VARINT = 0
+    WT_FIXED64 = 1
+    WT_LEN = 2
+    WT_START_GROUP = 3
+    WT_END_GROUP = 4
+    WT_FIXED32 = 5
+
+
+# What went wrong (Err.code); _what() words each as the twin does.
+cdef enum:
+    E_NONE = 0
+    E_TRUNCATED_TAG
+    E_INVALID_TAG
+    E_TRUNCATED_VARINT
+    E_LONG_VARINT
+    E_TRUNCATED_LENGTH
+    E_LONG_LENGTH
+    E_LENGTH_BEYOND  # arg1: the length, arg2: the bytes left
+    E_TRUNCATED_FIXED64
+    E_TRUNCATED_FIXED32
+    E_TOO_DEEP
+    E_UNTERMINATED_GROUP  # arg1: field number
+    E_END_GROUP  # arg1: field number
+    E_WIRE_TYPE  # arg1: wire type
+    E_FIELD_ZERO
+    E_PACKED_LENGTH  # arg1: the length
+    E_UTF8  # arg1: index in _TEXT_NAMES
+
+# Names of the string fields in messages (E_UTF8's arg1).
+cdef enum:
+    N_CORRELATION_ID = 0
+    N_EVENT_ID
+    N_SOURCE
+    N_MARKET_ID
+    N_TITLE
+    N_DESCRIPTION
+    N_MARKET_URL
+    N_KEYWORDS
+    N_LOCATION_NAME
+    N_LOCATION_REGION
+    N_METRIC_KEY
+
+
+# RawSignalEvent's length-delimited fields as a bit set by field number: 1-5, 7, 11-18 and 20
+# (outcome_prices in its packed form).
+cdef enum:
+    LEN_FIELDS = 0x17F8BE
+
+
+cdef struct Err:
+    int code
+    Py_ssize_t at  # offset in the request's bytes
+    int64_t arg1
+    int64_t arg2
+
+
+cdef inline Py_ssize_t fail(Err *e, int code, Py_ssize_t at, int64_t arg1=0,
+                            int64_t arg2=0) noexcept:
+    e.code = code
+    e.at = at
+    e.arg1 = arg1
+    e.arg2 = arg2
+    return -1
+
+
+cdef inline Py_ssize_t read_tag(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                uint32_t *tag, Err *e) noexcept:
+    """A tag: at most 5 bytes and at most 2**32 - 1, as upb reads it."""
+    cdef Py_ssize_t start = pos
+    cdef uint64_t value = 0
+    cdef uint64_t byte
+    cdef int shift
+    if pos < end and b[pos] < 0x80:
+        tag[0] = b[pos]
+        return pos + 1
+    for shift in range(0, 35, 7):
+        if pos >= end:
+            return fail(e, E_TRUNCATED_TAG, start)
+        byte = b[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if value > 0xFFFFFFFFu:
+                break
+            tag[0] = <uint32_t>value
+            return pos
+    return fail(e, E_INVALID_TAG, start)
+
+
+cdef inline Py_ssize_t read_varint(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                   uint64_t *out, Err *e) noexcept:
+    """A varint of at most 10 bytes; bits beyond 64 are dropped."""
+    cdef Py_ssize_t start = pos
+    cdef uint64_t value = 0
+    cdef uint64_t byte
+    cdef int shift
+    if pos < end and b[pos] < 0x80:
+        out[0] = b[pos]
+        return pos + 1
+    for shift in range(0, 70, 7):
+        if pos >= end:
+            return fail(e, E_TRUNCATED_VARINT, start)
+        byte = b[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            out[0] = value
+            return pos
+    return fail(e, E_LONG_VARINT, start)
+
+
+cdef inline Py_ssize_t read_length(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                   Py_ssize_t *out, Err *e) noexcept:
+    """A length of at most 5 bytes that fits in the bytes left before `end`."""
+    cdef Py_ssize_t start = pos
+    cdef uint64_t value = 0
+    cdef uint64_t byte
+    cdef int shift
+    for shift in range(0, 35, 7):
+        if pos >= end:
+            return fail(e, E_TRUNCATED_LENGTH, start)
+        byte = b[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if value > <uint64_t>(end - pos):
+                return fail(e, E_LENGTH_BEYOND, start, <int64_t>value, end - pos)
+            out[0] = <Py_ssize_t>value
+            return pos
+    return fail(e, E_LONG_LENGTH, start)
+
+
+cdef inline Py_ssize_t read_field(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                  uint32_t *tag, Err *e) noexcept:
+    """A message's next tag: not an end-group tag, not field number 0."""
+    cdef Py_ssize_t after = read_tag(b, pos, end, tag, e)
+    if after < 0:
+        return -1
+    if tag[0] & 7 == WT_END_GROUP:
+        return fail(e, E_END_GROUP, pos, tag[0] >> 3)
+    if tag[0] >> 3 == 0:
+        return fail(e, E_FIELD_ZERO, pos)
+    return after
+
+
+cdef inline double load_double(const unsigned char *p) noexcept:
+    cdef uint64_t bits = (
+        (<uint64_t>p[0]) | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16)
+        | (<uint64_t>p[3] << 24) | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40)
+        | (<uint64_t>p[6] << 48) | (<uint64_t>p[7] << 56)
+    )
+    cdef double value
+    memcpy(&value, &bits, 8)
+    return value
+
+
+# The offset after the value of an unknown field (`depth`: the nesting levels left).
+cdef Py_ssize_t skip_value(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, uint32_t tag,
+                           Py_ssize_t tag_at, int depth, Err *e) noexcept

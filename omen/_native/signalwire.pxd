@@ -1,0 +1,75 @@
+# C-level declarations of omen._native.signalwire (asyncpg style: the output buffer and the
+# explicit little-endian packing are declared here, the encoders defined in signalwire.pyx). The
+# wire format and the byte-identity contract with upb are documented in signalwire_py.py, which
+# is the reference.
+
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+
+
+cdef enum:
+    # Bytes of the stack buffer each call starts with; a typical signal (a few hundred bytes of
+    # text, five rule results, a handful of evidence) encodes without a heap allocation.
+    STACK_BYTES = 4096
+    # Longest varint: a negative int32 or int64 sign-extended to 64 bits.
+    MAX_VARINT = 10
+
+
+# A growable output buffer: `data` is the caller's stack array until the first growth, then a
+# PyMem_Malloc'd block (`heap`), which the caller frees.
+cdef struct Writer:
+    unsigned char *data
+    Py_ssize_t length
+    Py_ssize_t capacity
+    bint heap
+
+
+cdef inline Py_ssize_t varint_size(uint64_t x) noexcept nogil:
+    cdef Py_ssize_t n = 1
+    while x > 0x7F:
+        x >>= 7
+        n += 1
+    return n
+
+
+cdef inline Py_ssize_t store_varint(unsigned char *p, uint64_t x) noexcept nogil:
+    # Writes x as a base-128 varint at p; returns the number of bytes written (1..10).
+    cdef Py_ssize_t n = 0
+    while x > 0x7F:
+        p[n] = <unsigned char>((x & 0x7F) | 0x80)
+        x >>= 7
+        n += 1
+    p[n] = <unsigned char>x
+    return n + 1
+
+
+# Explicit little-endian packing of a double's bits, independent of the host byte order
+# (compilers turn this into one store on little-endian hosts). memcpy is the
+# strict-aliasing-safe reinterpretation; every platform CPython supports stores doubles and
+# 64-bit integers in the same byte order.
+cdef inline uint64_t double_bits(double x) noexcept nogil:
+    cdef uint64_t bits = 0
+    memcpy(&bits, &x, sizeof(bits))
+    return bits
+
+
+cdef inline void store_le64(unsigned char *p, uint64_t x) noexcept nogil:
+    p[0] = <uint8_t>x
+    p[1] = <uint8_t>(x >> 8)
+    p[2] = <uint8_t>(x >> 16)
+    p[3] = <uint8_t>(x >> 24)
+    p[4] = <uint8_t>(x >> 32)
+    p[5] = <uint8_t>(x >> 40)
+    p[6] = <uint8_t>(x >> 48)
+    p[7] = <uint8_t>(x >> 56)
+
+
+cdef int grow(Writer *w, Py_ssize_t extra) except -1
+cdef int put_string(Writer *w, uint64_t tag, object value) except -1
+cdef int put_strings(Writer *w, uint64_t tag, object values) except -1
+cdef int put_double(Writer *w, uint64_t tag, object value) except -1
+cdef int put_bool(Writer *w, uint64_t tag, object value) except -1
+cdef int put_enum(Writer *w, uint64_t tag, object value) except -1
+cdef int put_uint64(Writer *w, uint64_t tag, object value) except -1
+cdef int put_timestamp(Writer *w, uint64_t tag, object ns) except -1
+cdef int put_signal(Writer *w, object s) except -1

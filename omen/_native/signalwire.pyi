@@ -1,0 +1,20 @@
+"""Stubs of the compiled omen._native.signalwire (same API as omen._native.signalwire_py)."""
+
+from collections.abc import Iterable
+
+from omen.domain.signals import OmenSignal
+
+def encode_signal(signal: OmenSignal) -> bytes:
+    """`signal_to_proto(signal).SerializeToString(deterministic=True)`, byte for byte."""
+
+def encode_emitted_result(
+    correlation_id: str, signal_id: str, signal_bytes: bytes, partition: str, sequence: int
+) -> bytes:
+    """The serialised omen.v1.StreamResult reporting an EMITTED signal, its ledger position
+    appended to `signal_bytes` (encode_signal() of the signal without that position)."""
+
+def encode_delimited(field_number: int, payload: bytes) -> bytes:
+    """`payload` as a length-delimited field: tag (wire type 2), varint length, payload."""
+
+def encode_results(results: Iterable[bytes]) -> bytes:
+    """One omen.v1.ProcessStreamResponse: encode_delimited(1, r) of each result, concatenated."""
