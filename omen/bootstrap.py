@@ -10,7 +10,7 @@ from omen import native
 from omen.adapters.ledger.format import LedgerError
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions, Position
 from omen.adapters.ledger.signals import LedgerSignalStore, rebuild, signal_at
-from omen.adapters.proto_codec import SignalProtoMemo
+from omen.adapters.proto_codec import SignalWireMemo
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.adapters.ruleset_file import load_ruleset
 from omen.application.outbox import DeliveryPolicy, Outbox
@@ -34,7 +34,7 @@ class App:
     #: Delivers the ledger's signals to the configured publishers (started by the server).
     outbox: Outbox | None = None
     #: Signal protos a stream message's ledger append built, for its response to reuse.
-    signal_protos: SignalProtoMemo | None = None
+    signal_wire: SignalWireMemo | None = None
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -79,7 +79,7 @@ def build_app(settings: Settings) -> App:
     except BaseException:
         ledger.close()
         raise
-    store = LedgerSignalStore(ledger, SignalProtoMemo())
+    store = LedgerSignalStore(ledger, SignalWireMemo())
     process = ProcessEvents(pipeline, store)
     try:
         outbox = build_outbox(settings, ledger)
@@ -95,7 +95,7 @@ def build_app(settings: Settings) -> App:
         ledger,
         process,
         outbox,
-        signal_protos=store.protos,
+        signal_wire=store.encoded,
     )
 
 

@@ -7,10 +7,13 @@ signal_from_proto(signal_to_proto(s)) == s for every signal the pipeline builds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 
+from omen import native
 from omen._proto import signal_pb2
 from omen.domain.events import Location
 from omen.domain.signals import (
@@ -32,6 +35,7 @@ from omen.domain.signals import (
 )
 
 _NS = 1_000_000_000
+_encode_signal: Callable[[OmenSignal], bytes] = native.signalwire.encode_signal
 
 
 def enum_number(value: int) -> Any:
@@ -115,31 +119,43 @@ def signal_to_proto(s: OmenSignal) -> signal_pb2.OmenSignal:
     )
 
 
-class SignalProtoMemo:
-    """Protos of signals a stream message just appended, by signal id, until the response that
-    reports them takes them: the ledger record and the response each need the proto, and
-    building one is most of an emitted event's conversion cost. Bounded (oldest dropped first;
-    `take` then builds it again), and one per server, never process-global."""
+def signal_bytes(s: OmenSignal) -> bytes:
+    """`signal_to_proto(s).SerializeToString(deterministic=True)`, byte for byte, from the
+    compiled encoder (omen._native.signalwire): what the ledger stores and streams answer with,
+    without building a protobuf message."""
+    return _encode_signal(s)
 
-    __slots__ = ("_limit", "_protos")
+
+class SignalWireMemo:
+    """Encoded signals a stream message just appended, by signal id, until the response that
+    reports them takes them: the ledger record and the response carry the same bytes (stored
+    without the ledger position, which the response appends: fields 26 and 27 come last in
+    omen.v1.OmenSignal). Bounded (oldest dropped first; `take` then encodes it again), and one
+    per server, never process-global."""
+
+    __slots__ = ("_encoded", "_limit")
 
     def __init__(self, limit: int = 65_536):
         self._limit = limit
-        self._protos: dict[str, signal_pb2.OmenSignal] = {}
+        self._encoded: dict[str, bytes] = {}
 
     def __len__(self) -> int:
-        return len(self._protos)
+        return len(self._encoded)
 
-    def put(self, signal_id: str, proto: signal_pb2.OmenSignal) -> None:
-        protos = self._protos
-        protos[signal_id] = proto
-        if len(protos) > self._limit:
-            del protos[next(iter(protos))]
+    def put(self, signal_id: str, data: bytes) -> None:
+        encoded = self._encoded
+        encoded[signal_id] = data
+        if len(encoded) > self._limit:
+            del encoded[next(iter(encoded))]
 
-    def take(self, signal: OmenSignal) -> signal_pb2.OmenSignal:
-        """The signal's proto (ledger position included), from the memo or built afresh."""
-        proto = self._protos.pop(signal.signal_id, None)
-        return proto if proto is not None else signal_to_proto(signal)
+    def take(self, signal: OmenSignal) -> bytes:
+        """The signal's encoding without its ledger position, from the memo or made afresh."""
+        data = self._encoded.pop(signal.signal_id, None)
+        if data is not None:
+            return data
+        if signal.ledger_partition or signal.ledger_sequence:
+            signal = replace(signal, ledger_partition="", ledger_sequence=0)
+        return _encode_signal(signal)
 
 
 def _ns(ts: timestamp_pb2.Timestamp) -> int:

@@ -136,6 +136,55 @@ def test_a_stream_batch_with_one_malformed_event_processes_its_neighbours(stub):
     assert not bad.signal_id and not bad.HasField("ledger_position")
 
 
+def _delimited(field: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field, built by hand (so a test can send broken bytes)."""
+    size, length = len(payload), b""
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length += bytes([byte | (0x80 if size else 0)])
+        if not size:
+            return bytes([field << 3 | 2]) + length + payload
+
+
+def raw_stream(channel: grpc.Channel, messages: list[bytes]) -> Any:
+    """ProcessStream with hand-made request bytes (the server sees exactly these)."""
+    call = channel.stream_stream(
+        "/omen.v1.SignalService/ProcessStream",
+        request_serializer=None,
+        response_deserializer=service_pb2.ProcessStreamResponse.FromString,
+    )
+    return call(iter(messages), metadata=AUTH, timeout=30)
+
+
+def test_an_event_whose_bytes_are_not_a_raw_signal_event_fails_alone(channel):
+    good = [item(f"wire-ok-{i}").SerializeToString() for i in range(2)]
+    # A StreamEvent holding a correlation id and an `event` whose bytes end inside a varint.
+    broken = _delimited(1, b"wire-bad") + _delimited(2, b"\x08\xff")
+    request = b"".join(_delimited(1, e) for e in (good[0], broken, good[1]))
+    [response] = list(raw_stream(channel, [request]))
+    assert outcomes(response) == [
+        ("wire-ok-0", EMITTED),
+        ("wire-bad", INVALID),
+        ("wire-ok-1", EMITTED),
+    ]
+    [violation] = response.results[1].field_violations
+    assert violation.field == "events[1].event"
+    assert violation.description.startswith("is not a valid RawSignalEvent")
+
+
+def test_a_message_that_is_not_a_request_ends_the_stream_after_answering_those_before(channel):
+    first = message(item("frame-ok")).SerializeToString()
+    truncated = _delimited(1, item("frame-cut").SerializeToString())[:-3]
+    responses = raw_stream(channel, [first, truncated, first])
+    assert outcomes(next(responses)) == [("frame-ok", EMITTED)]
+    with pytest.raises(grpc.RpcError) as raised:
+        next(responses)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "message 1 of this stream is not a valid ProcessStreamRequest" in (
+        raised.value.details() or ""
+    )
+
+
 def test_each_message_gets_one_response_with_its_results_in_order(stub):
     sizes = [1, 100, 3, 17]
     messages = [

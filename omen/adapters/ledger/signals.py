@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from omen._proto import signal_pb2
 from omen.adapters.ledger.ledger import Entry, Ledger, Position
 from omen.adapters.ledger.records import (
     RecordType,
@@ -20,7 +19,7 @@ from omen.adapters.ledger.records import (
     encode_observation,
     encode_signal,
 )
-from omen.adapters.proto_codec import SignalProtoMemo, signal_from_bytes, signal_to_proto
+from omen.adapters.proto_codec import SignalWireMemo, signal_bytes, signal_from_bytes
 from omen.application.ports import (
     LedgerTicket,
     ObservationRecord,
@@ -38,10 +37,10 @@ _OBSERVATION_HEAD = struct.Struct("<32sdH")
 
 
 class LedgerSignalStore(SignalLedger):
-    def __init__(self, ledger: Ledger, protos: SignalProtoMemo | None = None):
+    def __init__(self, ledger: Ledger, encoded: SignalWireMemo | None = None):
         self.ledger = ledger
-        # append_many leaves each signal's proto here for the stream response to take.
-        self.protos = protos
+        # append_many leaves each signal's encoding here for the stream response to take.
+        self.encoded = encoded
 
     def append_signal(
         self, signal: OmenSignal, market_key: str, probability: float
@@ -51,7 +50,7 @@ class LedgerSignalStore(SignalLedger):
             signal.signal_id,
             probability,
             market_key,
-            signal_to_proto(signal).SerializeToString(deterministic=True),
+            signal_bytes(signal),
         )
         appended = self.ledger.append(signal.observed_at_ns, RecordType.SIGNAL, body)
         signal.ledger_partition = appended.partition
@@ -70,35 +69,29 @@ class LedgerSignalStore(SignalLedger):
     ) -> list[LedgerTicket]:
         """One Ledger.append_many call: one lock, usually one group commit, in order."""
         encoded: list[tuple[int, int, bytes]] = []
-        protos: list[signal_pb2.OmenSignal | None] = []
+        signals: list[bytes | None] = []
         for r in records:
             if isinstance(r, SignalRecord):
                 signal = r.signal
-                proto = signal_to_proto(signal)
+                data = signal_bytes(signal)
                 body = encode_signal(
-                    signal.input_event_hash,
-                    signal.signal_id,
-                    r.probability,
-                    r.market_key,
-                    proto.SerializeToString(deterministic=True),
+                    signal.input_event_hash, signal.signal_id, r.probability, r.market_key, data
                 )
                 encoded.append((signal.observed_at_ns, RecordType.SIGNAL, body))
-                protos.append(proto)
+                signals.append(data)
             else:
                 body = encode_observation(r.event_hash, r.probability, r.market_key)
                 encoded.append((r.observed_at_ns, RecordType.OBSERVATION, body))
-                protos.append(None)
+                signals.append(None)
         appended = self.ledger.append_many(encoded)
-        memo = self.protos
+        memo = self.encoded
         tickets = []
-        for r, built, a in zip(records, protos, appended, strict=True):
+        for r, stored, a in zip(records, signals, appended, strict=True):
             if isinstance(r, SignalRecord):
                 r.signal.ledger_partition = a.partition
                 r.signal.ledger_sequence = a.sequence
-                if memo is not None and built is not None:
-                    built.ledger_partition = a.partition
-                    built.ledger_sequence = a.sequence
-                    memo.put(r.signal.signal_id, built)
+                if memo is not None and stored is not None:
+                    memo.put(r.signal.signal_id, stored)
             tickets.append(LedgerTicket(a.partition, a.sequence, a.commit))
         return tickets
 

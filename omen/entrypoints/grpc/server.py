@@ -64,8 +64,7 @@ async def start(app: App) -> RunningServer:
     streams = StreamLimits(
         settings.max_stream_events, settings.max_server_events, settings.max_streams, app.metrics
     )
-    # The generated *_grpc helpers carry no annotations.
-    service_pb2_grpc.add_SignalServiceServicer_to_server(  # type: ignore[no-untyped-call]
+    add_signal_service(
         SignalServicer(
             app.process,
             app.repository,
@@ -73,11 +72,12 @@ async def start(app: App) -> RunningServer:
             settings.max_event_bytes,
             process_delay_s=settings.process_delay_ms / 1000,
             stream_limits=streams,
-            signal_protos=app.signal_protos,
+            signal_wire=app.signal_wire,
             tail=tail,
         ),
         server,
     )
+    # The generated *_grpc helpers carry no annotations.
     service_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(), server)  # type: ignore[no-untyped-call]
     service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(app.ledger), server)  # type: ignore[no-untyped-call]
     service_pb2_grpc.add_OutboxServiceServicer_to_server(OutboxServicer(app.outbox), server)  # type: ignore[no-untyped-call]
@@ -108,6 +108,44 @@ async def start(app: App) -> RunningServer:
         app.metrics.registry.register(OutboxCollector(app.outbox.statuses))
         await app.outbox.start()
     return RunningServer(server, health_servicer, port, tail=tail, streams=streams)
+
+
+class _Handlers:
+    """Stands in for the server while the generated add_*_to_server registers: keeps the
+    method handlers it builds."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        pass
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self.service, self.handlers = service, handlers
+
+
+def add_signal_service(servicer: SignalServicer, server: grpc.aio.Server) -> None:
+    """Register SignalService as the generated code does, except ProcessStream, which takes
+    and returns serialised messages: its servicer decodes requests with the compiled wire
+    decoder and answers with bytes it assembles (no protobuf message built per event). On the
+    wire nothing changes; clients, the generated stub, grpcurl and reflection see the same
+    method."""
+    built = _Handlers()
+    service_pb2_grpc.add_SignalServiceServicer_to_server(servicer, built)  # type: ignore[no-untyped-call]
+    if built.service != "omen.v1.SignalService" or "ProcessStream" not in built.handlers:
+        raise RuntimeError(  # a grpcio-tools change the code below must follow
+            "the generated add_SignalServiceServicer_to_server registered "
+            f"{built.service!r} {sorted(built.handlers)}; expected omen.v1.SignalService"
+        )
+    handlers = dict(built.handlers)
+    handlers["ProcessStream"] = grpc.stream_stream_rpc_method_handler(servicer.ProcessStream)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(built.service, handlers),)
+    )
+    server.add_registered_method_handlers(built.service, handlers)
 
 
 async def _not_serving(health_servicer: DrainingHealthServicer) -> None:

@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from omen import native
 from omen._proto import service_pb2, service_pb2_grpc, signal_pb2
 from omen.adapters.ledger.format import LedgerError, is_partition_name
 from omen.adapters.ledger.ledger import Ledger, PartitionSummary
 from omen.adapters.ledger.records import RecordType
 from omen.adapters.ledger.signals import signal_of
 from omen.adapters.ledger.tail import LedgerTail
-from omen.adapters.proto_codec import SignalProtoMemo
+from omen.adapters.proto_codec import SignalWireMemo
 from omen.application.outbox import Outbox, PublisherStatus
 from omen.application.ports import SignalRepository
 from omen.application.process import ProcessEvents, SubmittedBatch
@@ -55,16 +56,31 @@ class _ShuttingDown:
 
 
 _SHUTTING_DOWN = _ShuttingDown()
-# A message taken off the stream: its response, the batch to await, the events it holds in
-# flight; None: the client finished; _SHUTTING_DOWN; an exception: the call fails with it
-# (after the others).
+
+
+class _Malformed:
+    """A request message that is not a ProcessStreamRequest at all (its framing is broken)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+# A message taken off the stream: its serialised response, the batch to await, the events it
+# holds in flight, the count of its results per outcome number; None: the client finished;
+# _SHUTTING_DOWN; _Malformed; an exception: the call fails with it (after the others).
 _StreamItem = (
-    tuple[service_pb2.ProcessStreamResponse, SubmittedBatch | None, int]
+    tuple[bytes, SubmittedBatch | None, int, collections.Counter[int]]
     | Exception
+    | _Malformed
     | _ShuttingDown
     | None
 )
-_WATCH = "the live signal tail is not built yet (planned: WatchSignals, issue #6); use ListSignals"
+_decode_stream_request = native.eventwire.decode_stream_request
+_encode_emitted_result = native.signalwire.encode_emitted_result
+_encode_results = native.signalwire.encode_results
+_WATCH = "this servicer has no ledger tail (only `omen serve` wires one); use ListSignals"
 _SOURCES = "no pull sources are built yet (planned: Polymarket source adapter)"
 _RECONCILER = "the reconciler is not built yet (needs the ledger and downstream inventories)"
 
@@ -85,6 +101,12 @@ def _invalid_reason(violations: list[FieldViolation]) -> str:
     return f"invalid event: {first.field} {first.description}{more}"
 
 
+def _invalid_result(correlation_id: str, violations: list[FieldViolation], reason: str) -> bytes:
+    out = service_pb2.StreamResult()
+    convert.fill_invalid_stream_result(out, correlation_id, violations, reason)
+    return bytes(out.SerializeToString(deterministic=True))
+
+
 class SignalServicer(service_pb2_grpc.SignalServiceServicer):
     def __init__(
         self,
@@ -95,7 +117,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         clock_ns: Callable[[], int] = time.time_ns,
         process_delay_s: float = 0.0,
         stream_limits: StreamLimits | None = None,
-        signal_protos: SignalProtoMemo | None = None,
+        signal_wire: SignalWireMemo | None = None,
         tail: LedgerTail | None = None,
     ):
         self._tail = tail
@@ -108,10 +130,8 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         self._outcome_counters = {o: metrics.events.labels(o.name.lower()) for o in Outcome}
         self._outcome_counters_by_number = {o.value: c for o, c in self._outcome_counters.items()}
         self._streams = stream_limits or StreamLimits(10_000, 100_000, 1_000, metrics)
-        # The protos the ledger store built for a message's signals (built again if absent).
-        self._signal_proto = (
-            convert.signal_to_proto if signal_protos is None else signal_protos.take
-        )
+        # The encodings the ledger store made of a message's signals (made again if absent).
+        self._signal_wire = signal_wire if signal_wire is not None else SignalWireMemo(0)
 
     async def Process(
         self, request: service_pb2.ProcessRequest, context: grpc.aio.ServicerContext
@@ -155,10 +175,15 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
 
     async def ProcessStream(
         self,
-        request_iterator: AsyncIterator[service_pb2.ProcessStreamRequest],
+        request_iterator: AsyncIterator[bytes],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[service_pb2.ProcessStreamResponse]:
+    ) -> AsyncIterator[bytes]:
         """One response per request, in order, each sent once its records are durable.
+
+        Requests and responses are serialised ProcessStreamRequest / ProcessStreamResponse bytes
+        (the method is registered without (de)serialisers, see `add_signal_service`): the
+        compiled decoder reads events straight from the wire, so one malformed event fails
+        only itself, and an emitted signal's response carries the bytes its ledger record holds.
 
         A reader task admits (flow control), decides and appends message N+1 while this
         generator waits for message N's commit and sends it. Events submitted are in the
@@ -195,11 +220,14 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                         "durable; resend the rest to another instance or after the restart",
                     )
                     return
+                if isinstance(item, _Malformed):  # every message read before it is answered
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, item.reason)
+                    return
                 if isinstance(item, LedgerUnavailableError):
                     await context.abort(grpc.StatusCode.UNAVAILABLE, str(item))
                 if isinstance(item, BaseException):
                     raise item
-                response, batch, held = item
+                response, batch, held, outcomes = item
                 if batch is not None:
                     try:
                         await batch.durable()
@@ -207,9 +235,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                         await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
                 yield response
                 counters = self._outcome_counters_by_number
-                for outcome, count in collections.Counter(
-                    r.outcome for r in response.results
-                ).items():
+                for outcome, count in outcomes.items():
                     counters[outcome].inc(count)
                 limits.release(credits, held)
                 held = 0
@@ -226,7 +252,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
 
     async def _read_stream(
         self,
-        requests: AsyncIterator[service_pb2.ProcessStreamRequest],
+        requests: AsyncIterator[bytes],
         trace_id: str,
         credits: Credits,
         queue: asyncio.Queue[_StreamItem],
@@ -236,6 +262,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         limits = self._streams
         stopping = asyncio.ensure_future(limits.stopping.wait())
         iterator = aiter(requests)
+        number = 0
         try:
             while True:
                 # Read the next message, unless the server starts shutting down first.
@@ -250,14 +277,26 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 except StopAsyncIteration:
                     break
                 received_at = self._clock_ns()
-                units = max(1, len(request.events))  # an empty message still takes a slot
+                try:
+                    decoded = _decode_stream_request(request, received_at, self._max_event_bytes)
+                except ValueError as exc:
+                    queue.put_nowait(
+                        _Malformed(
+                            f"message {number} of this stream is not a valid "
+                            f"ProcessStreamRequest ({exc}); no event of it was processed, "
+                            "every message before it was answered"
+                        )
+                    )
+                    return
+                number += 1
+                units = max(1, len(decoded))  # an empty message still takes a slot
                 await limits.admit(credits, units)  # full: stop reading (HTTP/2 pushes back)
                 try:
-                    response, batch = self._submit_message(request, received_at, trace_id)
+                    response, batch, outcomes = self._submit_message(decoded, trace_id)
                 except BaseException:
                     limits.release(credits, units)
                     raise
-                queue.put_nowait((response, batch, units))
+                queue.put_nowait((response, batch, units, outcomes))
             queue.put_nowait(None)
         except asyncio.CancelledError:
             raise
@@ -267,14 +306,12 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             stopping.cancel()
 
     def _submit_message(
-        self, request: service_pb2.ProcessStreamRequest, received_at: int, trace_id: str
-    ) -> tuple[service_pb2.ProcessStreamResponse, SubmittedBatch | None]:
-        """Validate every event, run the valid ones through submit_many, and build the
+        self, decoded: list[tuple[str, RawEvent | None, list[FieldViolation]]], trace_id: str
+    ) -> tuple[bytes, SubmittedBatch | None, collections.Counter[int]]:
+        """Run a decoded message's valid events through submit_many and serialise the
         response (sent once the batch is durable). A malformed event fails only itself."""
-        stream_events = request.events
-        response = service_pb2.ProcessStreamResponse()
-        out = response.results
-        count = len(stream_events)
+        count = len(decoded)
+        outcomes: collections.Counter[int] = collections.Counter()
         if count > MAX_STREAM_MESSAGE_EVENTS:
             violation = [
                 FieldViolation(
@@ -283,46 +320,55 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 )
             ]
             reason = "message too large: no event of it was processed; resend it split"
-            for stream_event in stream_events:
-                convert.fill_invalid_stream_result(
-                    out.add(), stream_event.correlation_id, violation, reason
-                )
-            return response, None
+            outcomes[Outcome.INVALID] = count
+            return (
+                _encode_results([_invalid_result(cid, violation, reason) for cid, _, _ in decoded]),
+                None,
+                outcomes,
+            )
         events: list[RawEvent] = []
         invalid: dict[int, list[FieldViolation]] = {}
-        limit = self._max_event_bytes
-        event_from_proto = convert.event_from_proto
-        for i, stream_event in enumerate(stream_events):
-            path = f"events[{i}].event"
-            if not stream_event.HasField("event"):
-                invalid[i] = [FieldViolation(path, "is required")]
-                continue
-            size = stream_event.event.ByteSize()
-            if size > limit:
-                invalid[i] = [
-                    FieldViolation(path, f"must be at most {limit} bytes serialised, got {size}")
-                ]
-                continue
-            event, violations = event_from_proto(stream_event.event, received_at, path)
+        refusal = self._process.refusal
+        for i, (_, event, violations) in enumerate(decoded):
             if not violations:
-                refused = self._process.refusal(event, path)
-                violations = [refused] if refused is not None else []
-            if violations:
-                invalid[i] = violations
-            else:
-                events.append(event)
+                assert event is not None
+                refused = refusal(event, f"events[{i}].event")
+                if refused is None:
+                    events.append(event)
+                    continue
+                violations = [refused]
+            invalid[i] = violations
         batch = self._process.submit_many(events, trace_id)
         results = iter(batch.results)
-        fill, to_proto = convert.fill_stream_result, self._signal_proto
-        for i, stream_event in enumerate(stream_events):
+        encoded: list[bytes] = []
+        add = encoded.append
+        take = self._signal_wire.take
+        emitted = Outcome.EMITTED
+        for i, (cid, _, _) in enumerate(decoded):
             bad = invalid.get(i) if invalid else None
-            if bad is None:
-                fill(out.add(), stream_event.correlation_id, next(results), to_proto)
-            else:
-                convert.fill_invalid_stream_result(
-                    out.add(), stream_event.correlation_id, bad, _invalid_reason(bad)
+            if bad is not None:
+                add(_invalid_result(cid, bad, _invalid_reason(bad)))
+                continue
+            result = next(results)
+            signal = result.signal
+            if result.outcome is emitted and signal is not None:
+                add(
+                    _encode_emitted_result(
+                        cid,
+                        signal.signal_id,
+                        take(signal),
+                        signal.ledger_partition,
+                        signal.ledger_sequence,
+                    )
                 )
-        return response, batch
+            else:
+                out = service_pb2.StreamResult()
+                convert.fill_stream_result(out, cid, result)
+                add(bytes(out.SerializeToString(deterministic=True)))
+        outcomes.update(result.outcome for result in batch.results)
+        if invalid:
+            outcomes[Outcome.INVALID] += len(invalid)
+        return _encode_results(encoded), batch, outcomes
 
     async def GetSignal(
         self, request: service_pb2.GetSignalRequest, context: grpc.aio.ServicerContext
