@@ -876,8 +876,20 @@ cdef class Decider:
                         "market live; resolves in " + _duration(gap)
                         + "; outcome prices sum to " + fmt(total, b"g", 4),
                     )
-        # Anything else (closed, past, soon, inconsistent prices, no date): the reference
-        # rule's general path, which this module does not duplicate.
+        # A live market that reports fewer than two outcome prices (nothing to sum): passes
+        # with only the resolution note, when there is no date or it is not soon.
+        if state is not RESOLVED and state is not CLOSED and len(prices) < 2:
+            if resolution is None:
+                return ValidationResult(
+                    "freshness", "1.0.0", PASSED, 1.0, "market live; no resolution date"
+                )
+            gap = resolution - event.observed_at_ns
+            if gap >= 0 and gap >= self._fresh_soon_ns:
+                return ValidationResult(
+                    "freshness", "1.0.0", PASSED, 1.0, "market live; resolves in " + _duration(gap)
+                )
+        # Anything else (closed, past, soon, inconsistent prices): the reference rule's
+        # general path, which this module does not duplicate.
         return self._reference.rules[4]._evaluate(event)
 
     # --- classification ----------------------------------------------------------------------

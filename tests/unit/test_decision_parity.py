@@ -188,6 +188,28 @@ def test_rejections_name_the_deciding_rule_as_the_reference_does(
     assert same(result, RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32))
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"outcome_prices": ()},
+        {"outcome_prices": (0.7,)},
+        {"outcome_prices": (), "resolution_date_ns": None},
+        {"outcome_prices": (), "resolution_date_ns": T0 + 3_600 * 1_000_000_000},
+        {"outcome_prices": (), "resolution_date_ns": T0 - DAY},
+        {"outcome_prices": (), "market_state": MarketState.CLOSED},
+    ],
+    ids=["none", "one", "no-date", "soon", "past", "closed"],
+)
+def test_freshness_with_fewer_than_two_outcome_prices_is_the_references(
+    impl: ModuleType, fields: dict[str, Any]
+) -> None:
+    e = event("Will the Suez Canal close?", **fields)
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
+    result = impl.Decider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32)
+    assert same(result, RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32))
+    assert result.validation_results[4].rule_name == "freshness"
+
+
 def test_deciding_the_same_market_again_gives_equal_results(impl: ModuleType) -> None:
     decider = impl.Decider(RULESET)
     events = [
