@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from omen import native
 from omen.adapters.ledger.format import LedgerError
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions, Position
-from omen.adapters.ledger.signals import LedgerSignalStore, rebuild, signal_at
+from omen.adapters.ledger.signals import (
+    LedgerSignalStore,
+    rebuild,
+    signal_at,
+    stored_position,
+)
 from omen.adapters.proto_codec import SignalWireMemo
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.adapters.ruleset_file import load_ruleset
@@ -66,7 +71,7 @@ def build_app(settings: Settings) -> App:
     prepare_data_dir(settings)
     ruleset = load_ruleset(settings.ruleset_file)
     ledger = open_ledger(settings)
-    repository = LedgerIndexedRepository(signal_at(ledger))
+    repository = LedgerIndexedRepository(signal_at(ledger), stored_position(ledger))
     # The compiled ChangeStatistics when available (same results as the domain's reference).
     statistics = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
     # The compiled TextMatcher and Decider likewise (same values as the domain's references).

@@ -8,10 +8,15 @@ import random
 from pathlib import Path
 
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
-from omen.adapters.ledger.signals import LedgerSignalStore, rebuild, signal_at
+from omen.adapters.ledger.signals import (
+    LedgerSignalStore,
+    rebuild,
+    signal_at,
+    stored_position,
+)
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.application.process import ProcessEvents
-from omen.domain.signals import Outcome
+from omen.domain.signals import OmenSignal, Outcome
 from tests.support import NS, T0_NS, make_pipeline, raw_event
 
 MARKETS = 12
@@ -43,9 +48,14 @@ def _events(seed: int, count: int, start: int = 0) -> list:
     return events
 
 
-def _open(root: Path):
+def _open(root: Path, keep_objects: int | None = None):
     ledger = Ledger.open(root, LedgerOptions(segment_bytes=256 * 1024, seal_grace_s=None))
-    repository = LedgerIndexedRepository(signal_at(ledger))
+    if keep_objects is None:
+        repository = LedgerIndexedRepository(signal_at(ledger))
+    else:
+        repository = LedgerIndexedRepository(
+            signal_at(ledger), stored_position(ledger), keep_objects=keep_objects
+        )
     pipeline = make_pipeline(repository=repository)
     return ledger, repository, pipeline, ProcessEvents(pipeline, LedgerSignalStore(ledger))
 
@@ -86,3 +96,28 @@ def test_rebuilt_state_equals_live_state_and_answers_continue_identically(tmp_pa
     ledger.close()
     assert resumed == expected[len(first) :]
     assert sorted({s.ledger_partition for s in emitted}) == ["2026-11-18", "2026-11-19"]
+
+
+def test_a_bounded_index_holds_only_recent_signals_as_objects_and_answers_the_same(
+    tmp_path: Path,
+):
+    """The server's index keeps `keep_objects` signals as objects, the rest as positions: the
+    answers (DUPLICATEs of old signals included) are those of an index that keeps them all."""
+    events = _events(7, 700) + _events(8, 300, start=700)
+    ledger, _, _, use_case = _open(tmp_path / "unbounded")
+    expected = asyncio.run(_run(use_case, events))
+    ledger.close()
+
+    ledger, repository, _, use_case = _open(tmp_path / "bounded", keep_objects=16)
+    answers = asyncio.run(_run(use_case, events))
+    assert answers == expected
+    emitted = [r.signal for r in answers if r.outcome is Outcome.EMITTED]
+    duplicates = [r for r in answers if r.outcome is Outcome.DUPLICATE]
+    assert len(emitted) > 100 and duplicates
+    held = sum(isinstance(e, OmenSignal) for e in repository._entries)
+    assert held <= 16 + 1, held  # every older one became a position once it was written
+    for signal in emitted:
+        assert repository.get(signal.signal_id) == signal
+        assert repository.get_by_event_hash(signal.input_event_hash) == signal
+    assert sum(isinstance(e, OmenSignal) for e in repository._entries) == held  # not kept
+    ledger.close()

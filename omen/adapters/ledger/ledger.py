@@ -1063,6 +1063,17 @@ class Ledger:
                 rtype, lsn, body = record_at(data, int(seg.offsets[index]))
                 yield Entry(Position(name, seg.first_sequence + index), lsn, rtype, bytes(body))
 
+    def holds(self, position: Position) -> bool:
+        """Whether the record at `position` is written (so `get` can read it)."""
+        part = self._parts.get(position.partition)
+        if part is None:
+            return False
+        segments = part.segments if not part.archived else self._archive_segments(part)
+        for seg in reversed(segments):  # the newest first: where recent records are
+            if 0 <= position.sequence - seg.first_sequence < seg.count:
+                return True
+        return False
+
     def get(self, position: Position) -> Entry:
         """One record by position (LedgerError when there is no such record)."""
         for seg in self.segments(position.partition):

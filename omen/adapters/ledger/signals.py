@@ -111,6 +111,19 @@ def signal_of(entry: Entry) -> OmenSignal:
     return signal
 
 
+def stored_position(ledger: Ledger) -> Callable[[OmenSignal], Position | None]:
+    """For the repository: a signal's ledger position once the ledger holds its record (it can
+    then be read back), else None."""
+
+    def stored(signal: OmenSignal) -> Position | None:
+        if not signal.ledger_partition:
+            return None
+        position = Position(signal.ledger_partition, signal.ledger_sequence)
+        return position if ledger.holds(position) else None
+
+    return stored
+
+
 def signal_at(ledger: Ledger) -> Callable[[Position], OmenSignal]:
     """A loader for the repository: reads and decodes one signal by position."""
 

@@ -1,8 +1,12 @@
-"""Signal index backed by the ledger: signals emitted by this process are held as objects;
-signals restored at start-up are held as ledger positions and decoded on first use.
+"""Signal index backed by the ledger: an entry is a signal object or its ledger position.
 
-Rebuilding the index therefore parses no protobuf at all: a duplicate check needs only the
-event hash, and GetSignal / ListSignals / a DUPLICATE answer decode the one signal they return.
+Signals restored at start-up are held as positions, so rebuilding the index parses no protobuf
+at all: a duplicate check needs only the event hash, and GetSignal / ListSignals / a DUPLICATE
+answer decode the one signal they return. Signals emitted by this process start as objects; with
+a `stored` callback (the server's), only the most recent `keep_objects` stay objects: older ones
+are replaced by their position once the ledger holds their record, so memory per signal is a
+position (~0.1 KB) instead of the signal (~5 KB with its texts), and signals loaded back are not
+kept. Without the callback (tests, tools) every signal stays an object.
 """
 
 from __future__ import annotations
@@ -17,8 +21,18 @@ P = TypeVar("P")
 
 
 class LedgerIndexedRepository(SignalRepository, Generic[P]):
-    def __init__(self, load: Callable[[P], OmenSignal]):
+    def __init__(
+        self,
+        load: Callable[[P], OmenSignal],
+        stored: Callable[[OmenSignal], P | None] | None = None,
+        keep_objects: int = 65_536,
+    ):
+        """`load` reads a signal at a position; `stored` gives a signal's position once the
+        ledger holds its record (None: not yet, or not in the ledger)."""
         self._load = load
+        self._stored = stored
+        self._keep = keep_objects
+        self._objects_from = 0  # entries before this index are positions (once `stored`)
         self._entries: list[OmenSignal | P] = []  # emission order
         # Keyed by the raw bytes (16-byte id, 32-byte digest): a start-up rebuild of a million
         # signals then never formats a hex string.
@@ -38,6 +52,24 @@ class LedgerIndexedRepository(SignalRepository, Generic[P]):
 
     def add(self, signal: OmenSignal) -> None:
         self._put(_digest(signal.input_event_hash), _sid(signal.signal_id), signal)
+        if self._stored is not None and len(self._entries) - self._objects_from > self._keep:
+            self._demote()
+
+    def _demote(self) -> None:
+        """Replace the oldest objects beyond `keep_objects` by their positions, as far as the
+        ledger holds them (the rest is tried again on a later add)."""
+        stored, entries = self._stored, self._entries
+        assert stored is not None
+        index, end = self._objects_from, len(entries) - self._keep
+        while index < end:
+            entry = entries[index]
+            if isinstance(entry, OmenSignal):
+                position = stored(entry)
+                if position is None:
+                    break
+                entries[index] = position
+            index += 1
+        self._objects_from = index
 
     def restore(self, event_hash: str, signal_id: str, position: P) -> None:
         """Index a signal the ledger holds at `position` (decoded when first asked for)."""
@@ -52,7 +84,8 @@ class LedgerIndexedRepository(SignalRepository, Generic[P]):
         if isinstance(entry, OmenSignal):
             return entry
         signal = self._load(entry)
-        self._entries[index] = signal
+        if self._stored is None:  # no bound on objects: keep what was decoded
+            self._entries[index] = signal
         return signal
 
     def get(self, signal_id: str) -> OmenSignal | None:
