@@ -20,26 +20,43 @@ result after building it, and the reference already shares the anomaly rule's "n
 cimport cython
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_AsTuple, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.object cimport PyObject
-from libc.math cimport asin, cos, log10, sin, sqrt
+from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
+from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
 
-from omen._native.slots cimport Layout, layout_init, layout_make, untracked_tuple
+from omen._native.slots cimport (
+    Layout,
+    PyMemberDef,
+    PyMemberDescrObject,
+    T_OBJECT_EX,
+    layout_init,
+    layout_make,
+    untracked_tuple,
+)
 
 import builtins as _builtins
 import hashlib as _hashlib
 import math as _math
+import sys as _sys
 
 from omen.domain import classification as _classification
 from omen.domain import geography as _geography
 from omen.domain.analysis import ChokepointHit as _ChokepointHit
 from omen.domain.analysis import GeoFindings as _GeoFindings
+from omen.domain.analysis import MarketHistory as _MarketHistory
+from omen.domain.analysis import TextAnalysis as _TextAnalysis
 from omen.domain.decision import RulesetDecider as _RulesetDecider
+from omen.domain.events import Location as _Location
 from omen.domain.events import MarketState as _MarketState
+from omen.domain.events import Movement as _Movement
+from omen.domain.events import RawEvent as _RawEvent
+from omen.domain.geography import Chokepoint as _Chokepoint
 from omen.domain.geography import PlaceTerm as _PlaceTerm
 from omen.domain.semantic import DirectionTerm as _DirectionTerm
 from omen.domain.semantic import OffTopicTerm as _OffTopicTerm
 from omen.domain.semantic import TopicTerm as _TopicTerm
+from omen.domain.text import TermMatch as _TermMatch
 from omen.domain.signals import ConfidenceFactor as _ConfidenceFactor
 from omen.domain.signals import ConfidenceInterval as _ConfidenceInterval
 from omen.domain.signals import ConfidenceLevel as _ConfidenceLevel
@@ -62,6 +79,7 @@ from omen.domain.classification import Classification as _Classification
 cdef extern from "Python.h":
     char *PyOS_double_to_string(double val, char format_code, int precision, int flags,
                                 int *type) except NULL
+    int Py_DTSF_SIGN
 
 
 # The domain's value classes, built as their __init__ would build them and left out of the
@@ -166,6 +184,121 @@ cdef inline object OmenSignal(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, 
     # ledger_partition and ledger_sequence keep their defaults until the ledger sets them.
     return layout_make(&L_OmenSignal, (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, "", 0))
 
+# --- Reading the domain's slots directly ------------------------------------------------------
+#
+# Every value decide() reads (the event, its locations and movement, the history, the text's
+# matches, and the findings and results built here) is a slots dataclass instance, so each of its
+# fields is one PyObject* at the offset its member descriptor records. A Python attribute read of
+# one goes through the type's lookup cache, the descriptor and PyMember_GetOne; a profile put
+# those reads at a sixth of decide(). get() loads the pointer itself when the object is exactly
+# the class the offset was taken from, and falls back to getattr() otherwise (a subclass, a class
+# whose field is not a plain member slot, an unset slot), so what it returns is always what the
+# attribute read would return.
+
+
+ctypedef struct Field:
+    PyTypeObject *cls   # borrowed (kept alive by this module's imports); NULL: always getattr()
+    Py_ssize_t offset   # of the field's member slot in an instance of cls
+    PyObject *name      # borrowed: kept alive by _FIELD_NAMES
+
+
+cdef list _FIELD_NAMES = []
+cdef dict _DIRECT = {}
+
+
+cdef Field _field(object cls, str name) except *:
+    import types
+
+    cdef Field f
+    f.cls = NULL
+    f.offset = -1
+    _FIELD_NAMES.append(name)
+    f.name = <PyObject *>name
+    descriptor = cls.__dict__.get(name)
+    cdef PyMemberDef *member
+    if (
+        type(descriptor) is types.MemberDescriptorType
+        and cls.__getattribute__ is object.__getattribute__
+    ):
+        member = (<PyMemberDescrObject *><PyObject *>descriptor).d_member
+        if member.type == T_OBJECT_EX:
+            f.cls = <PyTypeObject *>cls
+            f.offset = member.offset
+    _DIRECT[f"{cls.__name__}.{name}"] = f.cls is not NULL
+    return f
+
+
+cdef inline object get(object obj, const Field *f):
+    """getattr(obj, f.name), read straight from the slot when obj is exactly f.cls."""
+    cdef PyObject *value
+    if Py_TYPE(obj) is f.cls:  # never true when f.cls is NULL
+        value = (<PyObject **>(<char *><PyObject *>obj + f.offset))[0]
+        if value is not NULL:
+            return <object>value
+    return _getattr(obj, f)
+
+
+cdef object _getattr(object obj, const Field *f):
+    # Out of line, so that get() is small enough for the C compiler to inline everywhere.
+    return getattr(obj, <object>f.name)
+
+
+# The fields decide() reads, by class.
+cdef Field E_event_id = _field(_RawEvent, "event_id")
+cdef Field E_source = _field(_RawEvent, "source")
+cdef Field E_title = _field(_RawEvent, "title")
+cdef Field E_probability = _field(_RawEvent, "probability")
+cdef Field E_observed_at_ns = _field(_RawEvent, "observed_at_ns")
+cdef Field E_market_id = _field(_RawEvent, "market_id")
+cdef Field E_description = _field(_RawEvent, "description")
+cdef Field E_movement = _field(_RawEvent, "movement")
+cdef Field E_liquidity_usd = _field(_RawEvent, "liquidity_usd")
+cdef Field E_volume_usd = _field(_RawEvent, "volume_usd")
+cdef Field E_num_traders = _field(_RawEvent, "num_traders")
+cdef Field E_locations = _field(_RawEvent, "locations")
+cdef Field E_market_url = _field(_RawEvent, "market_url")
+cdef Field E_created_at_ns = _field(_RawEvent, "created_at_ns")
+cdef Field E_resolution_date_ns = _field(_RawEvent, "resolution_date_ns")
+cdef Field E_market_state = _field(_RawEvent, "market_state")
+cdef Field E_outcome_prices = _field(_RawEvent, "outcome_prices")
+cdef Field M_delta = _field(_Movement, "delta")
+cdef Field M_window_hours = _field(_Movement, "window_hours")
+cdef Field LOC_lat = _field(_Location, "lat")
+cdef Field LOC_lon = _field(_Location, "lon")
+cdef Field LOC_region_code = _field(_Location, "region_code")
+cdef Field TXT_matches = _field(_TextAnalysis, "matches")
+cdef Field TM_term = _field(_TermMatch, "term")
+cdef Field TM_payloads = _field(_TermMatch, "payloads")
+cdef Field MH_points = _field(_MarketHistory, "points")
+cdef Field MH_change = _field(_MarketHistory, "change")
+cdef Field MH_zscore = _field(_MarketHistory, "zscore")
+cdef Field GF_chokepoints = _field(_GeoFindings, "chokepoints")
+cdef Field GF_regions = _field(_GeoFindings, "regions")
+cdef Field GF_places = _field(_GeoFindings, "places")
+cdef Field GF_coordinates = _field(_GeoFindings, "coordinates")
+cdef Field CH_name = _field(_ChokepointHit, "name")
+cdef Field CH_lat = _field(_ChokepointHit, "lat")
+cdef Field CH_lon = _field(_ChokepointHit, "lon")
+cdef Field CH_via = _field(_ChokepointHit, "via")
+cdef Field CH_distance_km = _field(_ChokepointHit, "distance_km")
+cdef Field CP_name = _field(_Chokepoint, "name")
+cdef Field CP_regions = _field(_Chokepoint, "regions")
+cdef Field VR_rule_name = _field(_ValidationResult, "rule_name")
+cdef Field VR_status = _field(_ValidationResult, "status")
+cdef Field VR_score = _field(_ValidationResult, "score")
+cdef Field VR_reason = _field(_ValidationResult, "reason")
+cdef Field C_category = _field(_Classification, "category")
+cdef Field C_signal_type = _field(_Classification, "signal_type")
+cdef Field C_direction = _field(_Classification, "direction")
+cdef Field C_domains = _field(_Classification, "domains")
+cdef Field C_keywords = _field(_Classification, "keywords")
+
+
+def direct_fields():
+    """Each field get() reads, "Class.field" -> True when it is read straight from its slot."""
+    return dict(_DIRECT)
+
+
 # C-level copies of the domain's names: reassigning them at run time cannot change this module.
 cdef object TopicTerm = _TopicTerm
 cdef object OffTopicTerm = _OffTopicTerm
@@ -173,7 +306,11 @@ cdef object DirectionTerm = _DirectionTerm
 cdef object PlaceTerm = _PlaceTerm
 cdef object _fsum = _math.fsum
 cdef object _sum = _builtins.sum
+cdef bint PLAIN_FLOAT_SUM = _sys.version_info < (3, 12)  # _sum_scores()
 cdef object _round = _builtins.round
+# round(x, 1) of a float x, without round()'s special-method lookup and bound method: the
+# distances are floats made here, so float.__round__ is what round() would call.
+cdef object _float_round = float.__round__
 cdef object _sha256 = _hashlib.sha256
 
 cdef object PASSED = _RuleStatus.PASSED
@@ -206,12 +343,14 @@ cdef object _NOTHING = _classification._NOTHING
 cdef tuple _PLACE_KINDS = tuple(_geography.PLACE_KINDS)
 cdef tuple _EMPTY = ()
 
+cdef const char *HEX_DIGITS = b"0123456789abcdef"  # as hexdigest() writes them
 cdef double EARTH_RADIUS_KM = _geography.EARTH_RADIUS_KM
 # math.radians() multiplies by this same constant (Py_MATH_PI / 180.0).
 cdef double DEG_TO_RAD = 3.14159265358979323846264338327950288 / 180.0
 cdef double TOLERANCE = 1e-9  # omen.domain.semantic.TOLERANCE
 cdef double JUMP_SLACK = 1e-9  # omen.domain.anomaly.JUMP_SLACK
 cdef double PRICE_SLACK = 1e-9  # omen.domain.freshness.PRICE_SLACK
+cdef long long TWO_53 = 9_007_199_254_740_992  # 2**53
 cdef object NS_PER_SECOND = 1_000_000_000
 cdef object NS_PER_HOUR = 3_600 * 1_000_000_000
 cdef object NS_PER_DAY = 86_400 * 1_000_000_000
@@ -239,6 +378,15 @@ if not _constants_match():
 cdef str fmt(double value, char code, int precision):
     """format(value, f".{precision}{code}") for code in "f", "g", "e"."""
     cdef char *buf = PyOS_double_to_string(value, code, precision, 0, NULL)
+    try:
+        return buf.decode("ascii")
+    finally:
+        PyMem_Free(buf)
+
+
+cdef str fmt_signed(double value, int precision):
+    """format(value, f"+.{precision}f")."""
+    cdef char *buf = PyOS_double_to_string(value, b"f", precision, Py_DTSF_SIGN, NULL)
     try:
         return buf.decode("ascii")
     finally:
@@ -503,20 +651,20 @@ cdef class Decider:
         )
 
     def decide(self, event, text, history, input_event_hash, trace_id=""):
-        cdef list terms = self._distinct(text.matches)
+        cdef list terms = self._distinct(get(text, &TXT_matches))
         geo = self._locate(event, terms)
         cdef tuple results = self._evaluate(event, terms, geo, history)
         for result in results:
-            if (<object>result).status is FAILED:
+            if get(result, &VR_status) is FAILED:
                 return ProcessResult(
                     REJECTED,
                     input_event_hash,
                     results,
                     None,
-                    f"{(<object>result).rule_name}: {(<object>result).reason}",
+                    f"{get(result, &VR_rule_name)}: {get(result, &VR_reason)}",
                     "",
                 )
-        classification = self._classify(terms, bool(geo.chokepoints))
+        classification = self._classify(terms, bool(get(geo, &GF_chokepoints)))
         signal, reason = self._build_signal(
             event, geo, history, input_event_hash, results, classification, trace_id
         )
@@ -533,11 +681,11 @@ cdef class Decider:
         cdef PyObject *cached
         cdef _Term info
         for match in matches:
-            term = match.term
+            term = get(match, &TM_term)
             if term in seen:
                 continue
             seen.add(term)
-            payloads = match.payloads
+            payloads = get(match, &TM_payloads)
             cached = PyDict_GetItem(self._terms, term)
             if cached is not NULL and (<_Term>cached).payloads is payloads:
                 info = <_Term>cached
@@ -561,18 +709,18 @@ cdef class Decider:
             for codes in info.place_regions:
                 regions.update(codes)
             named.extend(info.named)
-        locations = event.locations
+        locations = get(event, &E_locations)
         if not places and not locations:
             return _NOWHERE
         cdef dict nearest = {}
         cdef dict region_codes = self._region_codes
         for loc in locations:
-            code = loc.region_code
+            code = get(loc, &LOC_region_code)
             if code:
                 known = region_codes.get(code) or region_codes.get(code.strip().upper())
                 if known:
                     regions.update(known)
-            phi = <double>loc.lat * DEG_TO_RAD
+            phi = <double>get(loc, &LOC_lat) * DEG_TO_RAD
             # bisect_left(latitudes, phi - max_dlat), then bisect_right(..., phi + max_dlat, lo)
             low = phi - self._max_dlat
             lo, hi = 0, self._nrows
@@ -593,16 +741,16 @@ cdef class Decider:
             if lo == hi:
                 continue
             cos_phi = cos(phi)
-            lon = loc.lon
+            lon = get(loc, &LOC_lon)
             for j in range(lo, hi):
                 km = _haversine(phi, cos_phi, lon, self._lat[j], self._cos[j], self._lon[j])
                 if km <= self._radius[j]:
                     chokepoint = self._rows[j][0]
-                    name = chokepoint.name
+                    name = get(chokepoint, &CP_name)
                     previous = nearest.get(name)
                     if previous is None or km < <double>previous:
                         nearest[name] = km
-                    regions.update(chokepoint.regions)
+                    regions.update(get(chokepoint, &CP_regions))
         if not named and not nearest:
             return GeoFindings(
                 _EMPTY, untracked_tuple(sorted(regions)), untracked_tuple(places), locations
@@ -616,7 +764,9 @@ cdef class Decider:
             distance = nearest.get(name)
             if distance is not None:
                 via = "name" if name in named else "distance"
-                hit = ChokepointHit(name, hit.lat, hit.lon, via, _round(distance, 1))
+                hit = ChokepointHit(
+                    name, get(hit, &CH_lat), get(hit, &CH_lon), via, _float_round(distance, 1)
+                )
             hits.append(hit)
             points.append(self._points[name])
         return GeoFindings(
@@ -627,20 +777,21 @@ cdef class Decider:
         )
 
     cdef tuple _evaluate(self, object event, list terms, object geo, object history):
+        # A tuple literal: untracked_tuple() keeps it as it is (no list copied into a tuple).
         return untracked_tuple(
-            [
+            (
                 self._liquidity(event),
                 self._semantic_rule(terms, geo),
                 self._geographic(event, geo),
                 self._anomaly_rule(event, history),
                 self._freshness_rule(event),
-            ]
+            )
         )
 
     # --- the five rules ----------------------------------------------------------------------
 
     cdef object _liquidity(self, object event):
-        liquidity = event.liquidity_usd
+        liquidity = get(event, &E_liquidity_usd)
         cdef double score = dmin1(liquidity / self._liq_full)
         if liquidity >= self._liq_min:
             return ValidationResult(
@@ -648,20 +799,22 @@ cdef class Decider:
                 "1.0.0",
                 PASSED,
                 score,
-                "liquidity $" + fmt_grouped(liquidity, 2) + self._liq_passed,
+                f"liquidity ${fmt_grouped(liquidity, 2)}{self._liq_passed}",
             )
         return ValidationResult(
             "liquidity",
             "1.0.0",
             FAILED,
             score,
-            "liquidity $" + fmt_grouped(liquidity, 2) + self._liq_failed,
+            f"liquidity ${fmt_grouped(liquidity, 2)}{self._liq_failed}",
         )
 
     cdef object _semantic_rule(self, list terms, object geo):
         # A function of the distinct terms (each _Term stands for its payloads) and the
         # chokepoints the text names: re-observed markets find their result in the memo.
-        cdef list named = [c.name for c in geo.chokepoints if c.via == "name"]
+        cdef list named = [
+            get(c, &CH_name) for c in get(geo, &GF_chokepoints) if get(c, &CH_via) == "name"
+        ]
         key = (PyList_AsTuple(terms), PyList_AsTuple(named))
         cdef PyObject *cached = PyDict_GetItem(self._semantic_memo, key)
         if cached is not NULL:
@@ -728,12 +881,12 @@ cdef class Decider:
         )
 
     cdef object _geographic(self, object event, object geo):
-        chokepoints = geo.chokepoints
-        places = geo.places
-        regions = geo.regions
+        chokepoints = get(geo, &GF_chokepoints)
+        places = get(geo, &GF_places)
+        regions = get(geo, &GF_regions)
         cdef Py_ssize_t n
         if not (chokepoints or places or regions):
-            n = len(event.locations)
+            n = len(get(event, &E_locations))
             return ValidationResult(
                 "geographic",
                 "1.0.0",
@@ -751,8 +904,8 @@ cdef class Decider:
         if chokepoints:
             described = []
             for h in chokepoints:
-                described.append(h.name + " (" + _how(h) + ")")
-            parts.append(_label("chokepoint", len(chokepoints)) + " " + ", ".join(described))
+                described.append(f"{get(h, &CH_name)} ({_how(h)})")
+            parts.append(f"{_label('chokepoint', len(chokepoints))} {', '.join(described)}")
         if places:
             by_kind = {}
             for place in places:
@@ -766,7 +919,7 @@ cdef class Decider:
             for kind in _PLACE_KINDS:
                 names = by_kind.get(kind)
                 if names:
-                    parts.append(_label(kind, len(names)) + " " + ", ".join(names))
+                    parts.append(f"{_label(kind, len(names))} {', '.join(names)}")
         if regions:
             parts.append("regions " + ", ".join(regions))
         return ValidationResult("geographic", "1.0.0", PASSED, dmin1(best), "; ".join(parts))
@@ -774,17 +927,18 @@ cdef class Decider:
     cdef object _anomaly_rule(self, object event, object history):
         # Most events have no finding: the checks below, on parameters held in C, decide that
         # without formatting anything (the same comparisons as the findings below make).
-        cdef double probability = event.probability
-        movement = event.movement
-        change = history.change
-        z = history.zscore
-        traders = event.num_traders
+        cdef double probability = get(event, &E_probability)
+        movement = get(event, &E_movement)
+        change = get(history, &MH_change)
+        z = get(history, &MH_zscore)
+        traders = get(event, &E_num_traders)
         if (
             not (probability < self._an_low or probability > self._an_high)
-            and (movement is None or not abs(<double>movement.delta) > self._jump_limit)
+            and (movement is None or not abs(<double>get(movement, &M_delta)) > self._jump_limit)
             and (change is None or not abs(<double>change) > self._jump_limit)
             and not (
-                0 < traders < self._an_thin_below and event.volume_usd >= self._an_thin_volume
+                0 < traders < self._an_thin_below
+                and get(event, &E_volume_usd) >= self._an_thin_volume
             )
             and (z is None or not abs(<double>z) >= self._an_z_warn)
         ):
@@ -854,9 +1008,9 @@ cdef class Decider:
         )
 
     cdef object _freshness_rule(self, object event):
-        state = event.market_state
-        resolution = event.resolution_date_ns
-        prices = event.outcome_prices
+        state = get(event, &E_market_state)
+        resolution = get(event, &E_resolution_date_ns)
+        prices = get(event, &E_outcome_prices)
         cdef double total
         if (
             state is not RESOLVED
@@ -864,17 +1018,17 @@ cdef class Decider:
             and resolution is not None
             and len(prices) == 2
         ):
-            gap = resolution - event.observed_at_ns
+            gap = resolution - get(event, &E_observed_at_ns)
             if gap >= self._fresh_soon_ns:
-                total = _fsum(prices)
+                total = _sum2(prices)
                 if abs(total - 1.0) <= self._fresh_warn_gap:
                     return ValidationResult(
                         "freshness",
                         "1.0.0",
                         PASSED,
                         1.0,
-                        "market live; resolves in " + _duration(gap)
-                        + "; outcome prices sum to " + fmt(total, b"g", 4),
+                        f"market live; resolves in {_duration(gap)}; outcome prices sum to "
+                        f"{fmt(total, b'g', 4)}",
                     )
         # A live market that reports fewer than two outcome prices (nothing to sum): passes
         # with only the resolution note, when there is no date or it is not soon.
@@ -883,7 +1037,7 @@ cdef class Decider:
                 return ValidationResult(
                     "freshness", "1.0.0", PASSED, 1.0, "market live; no resolution date"
                 )
-            gap = resolution - event.observed_at_ns
+            gap = resolution - get(event, &E_observed_at_ns)
             if gap >= 0 and gap >= self._fresh_soon_ns:
                 return ValidationResult(
                     "freshness", "1.0.0", PASSED, 1.0, "market live; resolves in " + _duration(gap)
@@ -984,15 +1138,13 @@ cdef class Decider:
         cdef tuple evidence = self._evidence(event, geo, history, classification)
         # confidence.assess(), term by term
         cdef Py_ssize_t n_results = len(results)
-        cdef double rules = (
-            <double>_sum([r.score for r in results]) / n_results if n_results else 0.0
-        )
-        liquidity_usd = event.liquidity_usd
+        cdef double rules = _sum_scores(results) / n_results if n_results else 0.0
+        liquidity_usd = get(event, &E_liquidity_usd)
         cdef double liquidity = 0.0
         if not liquidity_usd <= self._liq_floor:
             liquidity = dmin1(log10(liquidity_usd / self._liq_floor) / self._liq_scale)
         cdef double evidence_value = dmin1(len(evidence) / self._evidence_full)
-        source = event.source
+        source = get(event, &E_source)
         reliability = self._reliability.get(source.lower())
         cdef double source_value = (
             self._default_reliability if reliability is None else <double>reliability
@@ -1030,38 +1182,41 @@ cdef class Decider:
             ]
         )
         interval = ConfidenceInterval(dmax0(score - half), dmin1(score + half))
-        category = classification.category
-        observed = event.observed_at_ns
-        market_id = event.market_id
-        digest = _sha256((self._version_prefix + input_event_hash).encode()).hexdigest()
-        cdef list names = [h.name for h in geo.chokepoints]
+        category = get(classification, &C_category)
+        observed = get(event, &E_observed_at_ns)
+        market_id = get(event, &E_market_id)
+        event_id = get(event, &E_event_id)
+        digest = _sha256((self._version_prefix + input_event_hash).encode()).digest()
+        cdef list names = [get(h, &CH_name) for h in get(geo, &GF_chokepoints)]
         return (
             OmenSignal(
-                "sig-" + digest[:32],
+                _signal_id(digest),
                 input_event_hash,
-                event.event_id,
+                event_id,
                 source,
                 market_id,
-                event.title,
-                event.description,
-                event.probability,
+                get(event, &E_title),
+                get(event, &E_description),
+                get(event, &E_probability),
                 False,
                 score,
                 level,
                 factors,
                 interval,
                 category,
-                classification.signal_type,
+                get(classification, &C_signal_type),
                 status,
-                GeographicContext(geo.regions, untracked_tuple(names), geo.coordinates),
+                GeographicContext(
+                    get(geo, &GF_regions), untracked_tuple(names), get(geo, &GF_coordinates)
+                ),
                 _temporal(event),
                 evidence,
                 results,
                 ImpactHints(
-                    classification.domains,
-                    classification.direction,
-                    classification.keywords,
-                    self._routing_prefix[category] + (market_id or event.event_id),
+                    get(classification, &C_domains),
+                    get(classification, &C_direction),
+                    get(classification, &C_keywords),
+                    self._routing_prefix[category] + (market_id or event_id),
                 ),
                 self._version,
                 trace_id,
@@ -1072,59 +1227,96 @@ cdef class Decider:
         )
 
     cdef tuple _evidence(self, object event, object geo, object history, object classification):
-        probability = event.probability
-        liquidity = event.liquidity_usd
+        # The descriptions are the reference's f-strings, each number formatted by the routine
+        # float.__format__ runs for its spec (fmt(): "{:.1%}" is "f" of the value times 100 with
+        # a "%" after it, "{:+.2f}" is "f" with the sign flag, "{:g}" is "g" to 6 digits).
+        probability = get(event, &E_probability)
+        liquidity = get(event, &E_liquidity_usd)
         cdef list items = [
             Evidence(
                 "market_probability",
-                f"{event.source} market prices the event at {probability:.1%}",
+                f"{get(event, &E_source)} market prices the event at "
+                f"{fmt(<double>probability * 100.0, b'f', 1)}%",
                 probability,
-                event.market_url,
+                get(event, &E_market_url),
             ),
-            Evidence("liquidity", "$" + fmt_grouped(liquidity, 0) + " of liquidity (USD)",
+            Evidence("liquidity", f"${fmt_grouped(liquidity, 0)} of liquidity (USD)",
                      liquidity, ""),
         ]
-        volume = event.volume_usd
+        volume = get(event, &E_volume_usd)
         if volume > 0:
-            items.append(Evidence("volume", "$" + fmt_grouped(volume, 0) + " traded (USD)",
+            items.append(Evidence("volume", f"${fmt_grouped(volume, 0)} traded (USD)",
                                   volume, ""))
-        traders = event.num_traders
+        traders = get(event, &E_num_traders)
         if traders > 0:
             items.append(Evidence("traders", f"{traders} traders", float(traders), ""))
-        m = event.movement
+        m = get(event, &E_movement)
         if m is not None:
+            delta = get(m, &M_delta)
             items.append(
                 Evidence(
                     "movement",
-                    f"probability moved {m.delta * 100:+.1f} points over {m.window_hours:g} h",
-                    m.delta,
+                    f"probability moved {fmt_signed(<double>delta * 100.0, 1)} points over "
+                    f"{fmt(get(m, &M_window_hours), b'g', 6)} h",
+                    delta,
                     "",
                 )
             )
-        keywords = classification.keywords
+        keywords = get(classification, &C_keywords)
         if keywords:
             items.append(
                 Evidence("topic_terms", "topic terms: " + ", ".join(keywords),
                          float(len(keywords)), "")
             )
-        for hit in geo.chokepoints:
-            if hit.via == "distance":
-                text = f"a location is {hit.distance_km:,.1f} km from {hit.name}"
+        for hit in get(geo, &GF_chokepoints):
+            if get(hit, &CH_via) == "distance":
+                text = (
+                    f"a location is {fmt_grouped(get(hit, &CH_distance_km), 1)} km from "
+                    f"{get(hit, &CH_name)}"
+                )
             else:
-                text = f"{hit.name} is named in the market text"
-            items.append(Evidence("chokepoint", text, hit.distance_km, ""))
-        zscore = history.zscore
+                text = f"{get(hit, &CH_name)} is named in the market text"
+            items.append(Evidence("chokepoint", text, get(hit, &CH_distance_km), ""))
+        zscore = get(history, &MH_zscore)
         if zscore is not None:
             items.append(
                 Evidence(
                     "change_zscore",
-                    f"robust z-score {zscore:+.2f} of the probability change over "
-                    f"{history.points} earlier changes",
+                    f"robust z-score {fmt_signed(zscore, 2)} of the probability change over "
+                    f"{get(history, &MH_points)} earlier changes",
                     zscore,
                     "",
                 )
             )
         return untracked_tuple(items)
+
+
+cdef double _sum_scores(object results) except? -1.0:
+    """sum([r.score for r in results]). Python 3.11's sum() of floats is 0 + the first, then
+    each next one added in C doubles, left to right: the loop below when every score is a
+    float. Other scores, and a Python whose sum() compensates rounding (3.12), keep sum()."""
+    cdef double total = 0.0
+    if PLAIN_FLOAT_SUM and type(results) is tuple:
+        for result in <tuple>results:
+            score = get(result, &VR_score)
+            if type(score) is not float:
+                break
+            total += <double>score
+        else:
+            return total
+    return _sum([get(r, &VR_score) for r in results])
+
+
+cdef str _signal_id(bytes digest):
+    """"sig-" + the first 32 characters of the digest's hexdigest(), in one string."""
+    cdef const unsigned char *raw = digest
+    cdef char out[36]
+    cdef Py_ssize_t i
+    out[0], out[1], out[2], out[3] = b"s", b"i", b"g", b"-"
+    for i in range(16):
+        out[4 + 2 * i] = HEX_DIGITS[raw[i] >> 4]
+        out[5 + 2 * i] = HEX_DIGITS[raw[i] & 15]
+    return out[:36].decode("ascii")
 
 
 cdef int _remember(dict memo, object key, object value) except -1:
@@ -1134,9 +1326,40 @@ cdef int _remember(dict memo, object key, object value) except -1:
     return 0
 
 
+cdef double _ns_ratio(object ns, object divisor, double exact_divisor) except? -1.0:
+    """ns / divisor, two Python ints (exact_divisor: the divisor as a double, exactly).
+
+    Python's int division is correctly rounded. When |ns| <= 2**53 both operands are exact
+    doubles, so one C division (correctly rounded by IEEE 754) gives the same double without
+    the Python call and float object; larger values keep Python's division.
+    """
+    cdef int overflow = 0
+    cdef long long n
+    if type(ns) is int:
+        n = PyLong_AsLongLongAndOverflow(ns, &overflow)
+        if overflow == 0 and -TWO_53 <= n <= TWO_53:
+            return <double>n / exact_divisor
+    return ns / divisor
+
+
+cdef double _sum2(object prices) except? -1.0:
+    """math.fsum(prices) for two prices: fsum's correctly rounded sum of two finite floats is
+    their IEEE sum. Zeros (fsum drops the sign of zero) and anything not finite keep fsum."""
+    cdef double total
+    if type(prices) is not tuple:
+        return _fsum(prices)
+    a = (<tuple>prices)[0]
+    b = (<tuple>prices)[1]
+    if type(a) is float and type(b) is float:
+        total = <double>a + <double>b
+        if total != 0.0 and isfinite(total):
+            return total
+    return _fsum(prices)
+
+
 cdef str _duration(object ns):
-    """omen.domain.freshness.format_duration (ns / NS_PER_SECOND stays Python's division)."""
-    cdef double seconds = ns / NS_PER_SECOND
+    """omen.domain.freshness.format_duration."""
+    cdef double seconds = _ns_ratio(ns, NS_PER_SECOND, 1e9)
     if seconds >= 86_400.0:
         return fmt(seconds / 86_400.0, b"f", 1) + " days"
     if seconds >= 3_600.0:
@@ -1150,10 +1373,10 @@ cdef object _temporal(object event):
     """omen.domain.enrichment.temporal_of."""
     cdef double days_to_resolution = 0.0
     horizon = H_UNKNOWN
-    resolution = event.resolution_date_ns
-    observed = event.observed_at_ns
+    resolution = get(event, &E_resolution_date_ns)
+    observed = get(event, &E_observed_at_ns)
     if resolution is not None:
-        days_to_resolution = (resolution - observed) / NS_PER_DAY
+        days_to_resolution = _ns_ratio(resolution - observed, NS_PER_DAY, 86_400e9)
         if days_to_resolution <= 7:
             horizon = H_IMMEDIATE
         elif days_to_resolution <= 30:
@@ -1163,17 +1386,17 @@ cdef object _temporal(object event):
         else:
             horizon = H_LONG
     cdef double age = 0.0
-    created = event.created_at_ns
+    created = get(event, &E_created_at_ns)
     if created is not None:
-        age = dmax0((observed - created) / NS_PER_DAY)
+        age = dmax0(_ns_ratio(observed - created, NS_PER_DAY, 86_400e9))
     return TemporalContext(horizon, resolution, days_to_resolution, age)
 
 
 cdef str _how(object hit):
-    distance = hit.distance_km
-    if hit.via == "name":
-        return "by name, " + fmt(distance, b"f", 1) + " km" if distance else "by name"
-    return "by distance, " + fmt(distance, b"f", 1) + " km"
+    distance = get(hit, &CH_distance_km)
+    if get(hit, &CH_via) == "name":
+        return f"by name, {fmt(distance, b'f', 1)} km" if distance else "by name"
+    return f"by distance, {fmt(distance, b'f', 1)} km"
 
 
 cdef str _label(str kind, Py_ssize_t count):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -225,6 +225,23 @@ def test_deciding_the_same_market_again_gives_equal_results(impl: ModuleType) ->
 def test_every_value_class_is_built_by_the_compiled_fast_path(native: ModuleType) -> None:
     # A False here would mean the compiled module silently calls the classes instead.
     assert all(native.fast_layouts().values()), native.fast_layouts()
+
+
+def test_every_field_read_is_read_straight_from_its_slot(native: ModuleType) -> None:
+    # A False here would mean the compiled module silently reads that field through getattr().
+    assert all(native.direct_fields().values()), native.direct_fields()
+
+
+def test_an_event_of_another_class_is_read_through_its_attributes(native: ModuleType) -> None:
+    # Slots are read directly only from exact RawEvent instances; any other object is read with
+    # getattr(), as the reference reads it.
+    e = event("Will the Suez Canal close?", locations=(Location(30.0, 32.5, "", "EG"),))
+    other = SimpleNamespace(**{f: getattr(e, f) for f in RawEvent.__dataclass_fields__})
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
+    got = native.Decider(RULESET).decide(other, ANALYZER.analyze(e), history, "ab" * 32)
+    want = RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32)
+    assert got.signal is not None
+    assert same(got, want)
 
 
 def test_compiled_values_are_left_out_of_the_cycle_collector(native: ModuleType) -> None:
