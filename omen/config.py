@@ -49,6 +49,26 @@ class PublisherSettings(BaseModel):
     # kafka
     bootstrap_servers: str | None = Field(None, description="kafka: host:port[,host:port]")
     topic: str | None = Field(None, description="kafka: topic signals are produced to")
+    security_protocol: Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"] = Field(
+        "plaintext", description="kafka: librdkafka's security.protocol"
+    )
+    ssl_ca_location: Path | None = Field(
+        None, description="kafka: CA certificate(s) (PEM file or directory); default: system CAs"
+    )
+    ssl_certificate_location: Path | None = Field(
+        None, description="kafka: client certificate (PEM), with ssl_key_location"
+    )
+    ssl_key_location: Path | None = Field(
+        None, description="kafka: client private key (PEM), with ssl_certificate_location"
+    )
+    ssl_key_password: SecretStr | None = Field(
+        None, description="kafka: passphrase of an encrypted ssl_key_location"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="kafka: SASL mechanism (sasl_plaintext, sasl_ssl)"
+    )
+    sasl_username: str | None = Field(None, min_length=1, description="kafka: SASL user name")
+    sasl_password: SecretStr | None = Field(None, description="kafka: SASL password")
     # delivery
     batch_size: int = Field(100, ge=1, le=10_000, description="signals read per delivery round")
     backoff_initial_s: float = Field(0.2, gt=0, le=60, description="first retry delay")
@@ -69,7 +89,61 @@ class PublisherSettings(BaseModel):
             missing += [f for f in ("bootstrap_servers", "topic") if not getattr(self, f)]
         if missing:
             raise ValueError(f"a {self.kind} publisher needs {', '.join(missing)}")
+        self._check_kafka_security()
         return self
+
+    def _check_kafka_security(self) -> None:
+        """TLS and SASL: kafka only, and only the combinations librdkafka would use. Names
+        fields, never their values (some are secrets)."""
+        given = [f for f in _KAFKA_SECURITY_FIELDS if f in self.model_fields_set]
+        who = f"{self.kind} publisher {self.name!r}"
+        if self.kind != "kafka":
+            if given:
+                raise ValueError(f"{who}: {', '.join(given)} apply to kafka publishers only")
+            return
+        protocol = self.security_protocol
+        sasl = [f for f in _SASL_FIELDS if getattr(self, f) is not None]
+        if protocol.startswith("sasl_"):
+            if len(sasl) < len(_SASL_FIELDS):
+                lacking = [f for f in _SASL_FIELDS if f not in sasl]
+                raise ValueError(
+                    f"{who}: security_protocol {protocol} needs {', '.join(lacking)} "
+                    "(sasl_mechanism, sasl_username and sasl_password go together)"
+                )
+        elif sasl:
+            raise ValueError(
+                f"{who}: {', '.join(sasl)} {_need(sasl)} security_protocol sasl_plaintext or "
+                f"sasl_ssl (it is {protocol})"
+            )
+        tls = [f for f in _SSL_FIELDS if getattr(self, f) is not None]
+        if tls and protocol not in ("ssl", "sasl_ssl"):
+            raise ValueError(
+                f"{who}: {', '.join(tls)} {_need(tls)} security_protocol ssl or sasl_ssl (it "
+                f"is {protocol}: the connection would not use TLS)"
+            )
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError(
+                f"{who}: ssl_certificate_location and ssl_key_location go together "
+                "(client certificate authentication needs both)"
+            )
+        if self.ssl_key_password is not None and self.ssl_key_location is None:
+            raise ValueError(f"{who}: ssl_key_password needs ssl_key_location")
+
+
+_SSL_FIELDS = (
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+    "ssl_key_password",
+)
+_SASL_FIELDS = ("sasl_mechanism", "sasl_username", "sasl_password")
+
+
+def _need(fields: list[str]) -> str:
+    return "needs" if len(fields) == 1 else "need"
+
+
+_KAFKA_SECURITY_FIELDS = ("security_protocol", *_SSL_FIELDS, *_SASL_FIELDS)
 
 
 class Settings(BaseModel):

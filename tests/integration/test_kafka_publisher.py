@@ -286,10 +286,17 @@ def test_the_readme_kafka_example_is_a_valid_config_that_builds_a_kafka_publishe
     section = (ROOT / "README.md").read_text().split("## Delivering signals", 1)[1]
     section = section.split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0] for b in section.split("```toml\n")[1:]]
-    (example,) = [b for b in blocks if 'kind = "kafka"' in b]
-    (tmp_path / "omen.toml").write_text(example)
-    settings, _ = load_settings(tmp_path / "omen.toml", env={})
-    (kafka,) = settings.publishers
-    publisher = build_publisher(kafka)
-    assert isinstance(publisher, KafkaPublisher)
-    assert (publisher.name, publisher.kind, publisher.topic) == (kafka.name, "kafka", kafka.topic)
+    examples = [b for b in blocks if 'kind = "kafka"' in b]
+    assert len(examples) == 2  # a local plaintext broker; TLS + SASL
+    for example in examples:
+        (tmp_path / "omen.toml").write_text(example)
+        settings, _ = load_settings(tmp_path / "omen.toml", env={})
+        (kafka,) = settings.publishers
+        publisher = build_publisher(kafka)
+        assert isinstance(publisher, KafkaPublisher)
+        assert (publisher.name, publisher.kind, publisher.topic) == (
+            kafka.name,
+            "kafka",
+            kafka.topic,
+        )
+    assert 'security_protocol = "sasl_ssl"' in examples[1]

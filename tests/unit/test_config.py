@@ -109,3 +109,117 @@ def test_unknown_omen_variables_are_warned_about_but_switches_are_not():
         env={"OMEN_PROT": "1", "OMEN_REQUIRE_NATIVE": "1", "OMEN_NO_EXTENSIONS": "0", "HOME": "/"}
     )
     assert warnings == ["ignoring unknown environment variable OMEN_PROT"]
+
+
+# -- kafka TLS and SASL ----------------------------------------------------------------------
+
+SECRET = "hunter2-never-shown-9f3a"
+
+
+def _kafka(tmp_path: Path, extra: str, kind: str = "kafka") -> Path:
+    """A config file with one publisher `k` of `kind` plus the `extra` TOML lines."""
+    config = tmp_path / "omen.toml"
+    head = (
+        'bootstrap_servers = "b:9093"\ntopic = "t"\n'
+        if kind == "kafka"
+        else 'url = "http://127.0.0.1:1/"\n'
+    )
+    config.write_text(f'[[publishers]]\nname = "k"\nkind = "{kind}"\n{head}{extra}')
+    return config
+
+
+def test_kafka_security_settings_are_optional_and_default_to_plaintext(tmp_path):
+    settings, _ = load_settings(config_file=_kafka(tmp_path, ""), env={})
+    (kafka,) = settings.publishers
+    assert kafka.security_protocol == "plaintext"
+    assert kafka.ssl_ca_location is None and kafka.sasl_mechanism is None
+
+
+def test_kafka_tls_and_sasl_settings_load_and_their_secrets_stay_secret(tmp_path):
+    config = _kafka(
+        tmp_path,
+        'security_protocol = "sasl_ssl"\nssl_ca_location = "/etc/omen/ca.pem"\n'
+        'ssl_certificate_location = "/etc/omen/client.pem"\n'
+        'ssl_key_location = "/etc/omen/client.key"\n'
+        f'ssl_key_password = "{SECRET}"\nsasl_mechanism = "SCRAM-SHA-512"\n'
+        f'sasl_username = "omen"\nsasl_password = "{SECRET}"\n',
+    )
+    settings, _ = load_settings(config_file=config, env={})
+    (kafka,) = settings.publishers
+    assert kafka.ssl_ca_location == Path("/etc/omen/ca.pem")
+    assert kafka.sasl_password is not None and kafka.sasl_password.get_secret_value() == SECRET
+    assert kafka.ssl_key_password is not None
+    assert kafka.ssl_key_password.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            'security_protocol = "sasl_ssl"\nsasl_mechanism = "PLAIN"\n',
+            "kafka publisher 'k': security_protocol sasl_ssl needs sasl_username, sasl_password "
+            "(sasl_mechanism, sasl_username and sasl_password go together)",
+        ),
+        (
+            f'security_protocol = "sasl_plaintext"\nsasl_username = "u"\nsasl_password = "{SECRET}"\n',
+            "kafka publisher 'k': security_protocol sasl_plaintext needs sasl_mechanism",
+        ),
+        (
+            f'security_protocol = "ssl"\nsasl_username = "u"\nsasl_password = "{SECRET}"\n',
+            "kafka publisher 'k': sasl_username, sasl_password need security_protocol "
+            "sasl_plaintext or sasl_ssl (it is ssl)",
+        ),
+        (
+            f'sasl_mechanism = "PLAIN"\nsasl_username = "u"\nsasl_password = "{SECRET}"\n',
+            "kafka publisher 'k': sasl_mechanism, sasl_username, sasl_password need "
+            "security_protocol sasl_plaintext or sasl_ssl (it is plaintext)",
+        ),
+        (
+            'ssl_ca_location = "/etc/omen/ca.pem"\n',
+            "kafka publisher 'k': ssl_ca_location needs security_protocol ssl or sasl_ssl "
+            "(it is plaintext: the connection would not use TLS)",
+        ),
+        (
+            'security_protocol = "ssl"\nssl_certificate_location = "/c.pem"\n',
+            "kafka publisher 'k': ssl_certificate_location and ssl_key_location go together",
+        ),
+        (
+            'security_protocol = "ssl"\nssl_key_location = "/c.key"\n',
+            "kafka publisher 'k': ssl_certificate_location and ssl_key_location go together",
+        ),
+        (
+            f'security_protocol = "ssl"\nssl_key_password = "{SECRET}"\n',
+            "kafka publisher 'k': ssl_key_password needs ssl_key_location",
+        ),
+        ('security_protocol = "tls"\n', "Input should be 'plaintext', 'ssl', 'sasl_plaintext'"),
+        (
+            f'security_protocol = "sasl_ssl"\nsasl_mechanism = "GSSAPI"\nsasl_username = "u"\n'
+            f'sasl_password = "{SECRET}"\n',
+            "Input should be 'PLAIN', 'SCRAM-SHA-256' or 'SCRAM-SHA-512'",
+        ),
+    ],
+)
+def test_kafka_security_mistakes_name_the_publisher_and_fields_never_the_secret(
+    tmp_path, extra, message
+):
+    config = _kafka(tmp_path, extra)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config_file=config, env={})
+    text = str(error.value)
+    assert f"setting 'publishers' (from config file {config})" in text
+    assert message in text
+    assert SECRET not in text
+
+
+@pytest.mark.parametrize("kind", ["webhook", "console"])
+def test_kafka_security_settings_are_refused_on_other_publishers(tmp_path, kind):
+    config = _kafka(tmp_path, f'security_protocol = "ssl"\nsasl_password = "{SECRET}"\n', kind=kind)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config_file=config, env={})
+    text = str(error.value)
+    assert (
+        f"{kind} publisher 'k': security_protocol, sasl_password apply to kafka publishers only"
+    ) in text
+    assert SECRET not in text

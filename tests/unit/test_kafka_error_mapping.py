@@ -1,11 +1,21 @@
-"""Which Kafka errors the Kafka publisher retries and which it dead-letters."""
+"""Which Kafka errors the Kafka publisher retries and which it dead-letters; how its TLS and
+SASL settings map to librdkafka properties."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
 
-from omen.adapters.publishers.kafka import is_retryable
+from omen.adapters.publishers.kafka import (
+    SECURITY_ERRORS,
+    KafkaPublisher,
+    is_retryable,
+    security_config,
+)
+from omen.config import PublisherSettings
 
 
 @pytest.mark.parametrize(
@@ -51,3 +61,76 @@ def test_transient_and_unknown_errors_are_retried(code: int) -> None:
 )
 def test_records_the_broker_refuses_for_good_are_dead_lettered(code: int) -> None:
     assert not is_retryable(KafkaError(code))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        KafkaError._SSL,
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.UNSUPPORTED_SASL_MECHANISM,
+        KafkaError.ILLEGAL_SASL_STATE,
+    ],
+)
+def test_tls_and_authentication_failures_stall_instead_of_dead_lettering_and_say_why(
+    code: int,
+) -> None:
+    """A wrong CA or password is not the record's fault: dead-lettering would empty the backlog
+    one timeout at a time. Retried behind the breaker, with a hint naming what to check."""
+    assert is_retryable(KafkaError(code))
+    hint = SECURITY_ERRORS[code]
+    assert any(field in hint for field in ("ssl_ca_location", "sasl_", "security_protocol"))
+
+
+def _settings(**fields: Any) -> PublisherSettings:
+    return PublisherSettings.model_validate(
+        {"name": "k", "kind": "kafka", "bootstrap_servers": "b:9093", "topic": "t", **fields}
+    )
+
+
+def test_plaintext_maps_to_the_librdkafka_default_and_nothing_else() -> None:
+    assert security_config(_settings()) == {"security.protocol": "plaintext"}
+
+
+def test_tls_and_sasl_settings_map_to_librdkafka_properties() -> None:
+    settings = _settings(
+        security_protocol="sasl_ssl",
+        ssl_ca_location="/etc/omen/ca.pem",
+        ssl_certificate_location="/etc/omen/client.pem",
+        ssl_key_location="/etc/omen/client.key",
+        ssl_key_password="key-pass-123",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="omen",
+        sasl_password="sasl-pass-456",
+    )
+    assert security_config(settings) == {
+        "security.protocol": "sasl_ssl",
+        "ssl.ca.location": "/etc/omen/ca.pem",
+        "ssl.certificate.location": "/etc/omen/client.pem",
+        "ssl.key.location": "/etc/omen/client.key",
+        "ssl.key.password": "key-pass-123",
+        "sasl.mechanisms": "SCRAM-SHA-256",
+        "sasl.username": "omen",
+        "sasl.password": "sasl-pass-456",
+    }
+    assert "sasl-pass-456" not in repr(settings) and "key-pass-123" not in repr(settings)
+
+
+def test_the_producer_gets_the_security_properties_and_librdkafka_accepts_them() -> None:
+    settings = _settings(
+        security_protocol="sasl_plaintext",
+        sasl_mechanism="PLAIN",
+        sasl_username="omen",
+        sasl_password="sasl-pass-456",
+    )
+    publisher = KafkaPublisher(settings)
+    assert publisher._config["sasl.password"] == "sasl-pass-456"
+    # Creating the producer validates every property (an unknown one or a bad value raises)
+    # and connects to nothing yet.
+
+    async def start_and_close() -> None:
+        await publisher.start()
+        await publisher.close()
+
+    asyncio.run(start_and_close())

@@ -44,6 +44,18 @@ of each signal is in ledger order per key; dedupe by `signal_id`.
 `timeout_s` (the publisher's setting, 10 s by default) is librdkafka's `message.timeout.ms`:
 how long one `publish` may wait for the broker before it fails retryably and the dispatcher
 backs off.
+
+TLS and SASL (`security_protocol`, `ssl_*`, `sasl_*`; see `security_config`) map one to one to
+librdkafka properties. The certificate and key files are loaded once when the publisher is
+built, so a missing, unreadable or malformed one stops the start-up (StartupError naming the
+file) instead of failing every delivery. A failed TLS handshake (_SSL) or authentication
+(_AUTHENTICATION, SASL_AUTHENTICATION_FAILED, UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE)
+is reported by librdkafka on the connection, not on a record: the records then time out
+(_MSG_TIMED_OUT). Such a failure stays retryable (a rotated certificate or password, or a
+broker being reconfigured, can fix it; dead-lettering would move the whole backlog aside one
+timeout at a time), but it is never silent: it is logged as an ERROR naming the settings to
+check, and the DeliveryError reason (hence the circuit breaker's log line and
+ListPublishers.last_error) names it after the timeout. Secrets never appear in either.
 """
 
 from __future__ import annotations
@@ -51,9 +63,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -61,6 +76,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from omen.adapters.outbox.envelope import delivery_body
 from omen.application.ports import Delivery, DeliveryError, Publisher
 from omen.config import PublisherSettings
+from omen.errors import StartupError
 
 log = logging.getLogger("omen.publishers.kafka")
 
@@ -99,6 +115,23 @@ RESET_PRODUCER = frozenset(
     }
 )
 
+#: Connection-level failures that point at the configuration (TLS or SASL), with what to check.
+#: Retryable (see the module docstring), logged as errors, and named in the timeout's reason.
+SECURITY_ERRORS: dict[int, str] = {
+    KafkaError._SSL: "TLS handshake failed: check ssl_ca_location (the CA that signed the "
+    "broker's certificate), the broker's host name and, if used, the client certificate",
+    KafkaError._AUTHENTICATION: "authentication failed: check security_protocol, "
+    "sasl_mechanism, sasl_username and sasl_password",
+    KafkaError.SASL_AUTHENTICATION_FAILED: "authentication failed: check sasl_mechanism, "
+    "sasl_username and sasl_password",
+    KafkaError.UNSUPPORTED_SASL_MECHANISM: "the broker does not offer this sasl_mechanism",
+    KafkaError.ILLEGAL_SASL_STATE: "SASL handshake out of order: check security_protocol "
+    "(sasl_plaintext or sasl_ssl) against the broker's listener",
+}
+
+#: Codes that say nothing about the cause: a timeout's reason names the error before them.
+_UNINFORMATIVE = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._MSG_TIMED_OUT})
+
 #: Extra time past message.timeout.ms that `publish` waits for delivery reports before it gives
 #: up on them (librdkafka reports every message within its timeout; this is a safety net).
 _REPORT_GRACE_S = 5.0
@@ -107,6 +140,74 @@ _POLL_S = 0.05
 
 def is_retryable(error: KafkaError) -> bool:
     return error.code() not in NOT_RETRYABLE
+
+
+def security_config(settings: PublisherSettings) -> dict[str, str]:
+    """The librdkafka properties for the publisher's TLS and SASL settings (secrets included:
+    never log the result)."""
+    config: dict[str, str] = {"security.protocol": settings.security_protocol}
+    paths = {
+        "ssl.ca.location": settings.ssl_ca_location,
+        "ssl.certificate.location": settings.ssl_certificate_location,
+        "ssl.key.location": settings.ssl_key_location,
+    }
+    config.update({key: str(path) for key, path in paths.items() if path is not None})
+    if settings.ssl_key_password is not None:
+        config["ssl.key.password"] = settings.ssl_key_password.get_secret_value()
+    if settings.sasl_mechanism is not None:
+        config["sasl.mechanisms"] = settings.sasl_mechanism
+    if settings.sasl_username is not None:
+        config["sasl.username"] = settings.sasl_username
+    if settings.sasl_password is not None:
+        config["sasl.password"] = settings.sasl_password.get_secret_value()
+    return config
+
+
+def _no_password() -> bytes:
+    return b""
+
+
+def check_tls_files(settings: PublisherSettings) -> None:
+    """Load the CA, client certificate and key the way librdkafka will (OpenSSL, PEM), so that
+    a missing, unreadable or malformed file stops the start-up. StartupError names the
+    publisher, the setting and the file (never the key's passphrase)."""
+    who = f"kafka publisher {settings.name}"
+    for setting in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+        path: Path | None = getattr(settings, setting)
+        if path is None:
+            continue
+        if setting == "ssl_ca_location" and path.is_dir():
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise StartupError(f"{who}: {setting} {path}: directory not readable")
+            continue
+        try:
+            with path.open("rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            raise StartupError(f"{who}: {setting} {path}: {exc.strerror or exc}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca = settings.ssl_ca_location
+    if ca is not None and not ca.is_dir():
+        try:
+            context.load_verify_locations(cafile=ca)
+        except ssl.SSLError as exc:
+            raise StartupError(
+                f"{who}: ssl_ca_location {ca}: no usable PEM certificate ({exc.reason or exc})"
+            ) from None
+    cert, key = settings.ssl_certificate_location, settings.ssl_key_location
+    if cert is not None and key is not None:
+        password = settings.ssl_key_password
+        try:
+            # Never None: OpenSSL would prompt on the terminal for an encrypted key's passphrase.
+            context.load_cert_chain(
+                cert, key, password.get_secret_value() if password is not None else _no_password
+            )
+        except ssl.SSLError as exc:
+            raise StartupError(
+                f"{who}: ssl_certificate_location {cert} / ssl_key_location {key}: not a "
+                f"usable PEM certificate and matching key, or a wrong ssl_key_password "
+                f"({exc.reason or exc})"
+            ) from None
 
 
 def encode(delivery: Delivery) -> tuple[bytes, bytes, Headers]:
@@ -157,6 +258,7 @@ class KafkaPublisher(Publisher):
         """`config` adds or overrides librdkafka properties (tests shorten timeouts with it)."""
         if not settings.bootstrap_servers or not settings.topic:
             raise ValueError("a kafka publisher needs bootstrap_servers and topic")
+        check_tls_files(settings)
         self.name = settings.name
         self.topic = settings.topic
         self._close_timeout_s = close_timeout_s
@@ -176,12 +278,14 @@ class KafkaPublisher(Publisher):
             # would hold publish past it.
             "request.timeout.ms": min(30_000, timeout_ms),
             "logger": log,
+            **security_config(settings),
         }
         self._config.update(config or {})
         self._report_deadline_s = float(self._config["message.timeout.ms"]) / 1000 + _REPORT_GRACE_S
         self._producer: Producer | None = None
         self._fatal: KafkaError | None = None
         self._last_error: int | None = None
+        self._cause: KafkaError | None = None
         self._closing = threading.Event()
         self._lock = asyncio.Lock()
 
@@ -221,17 +325,36 @@ class KafkaPublisher(Publisher):
         if self._producer is None:
             self._fatal = None
             self._last_error = None
+            self._cause = None
             self._producer = Producer({**self._config, "error_cb": self._on_error})
         return self._producer
 
     def _on_error(self, error: KafkaError) -> None:
+        code = error.code()
+        if code not in _UNINFORMATIVE:
+            self._cause = error
         if error.fatal():
             self._fatal = error
             log.error("kafka publisher %s: fatal producer error: %s", self.name, error)
-        elif error.code() != self._last_error:
+        elif code != self._last_error:
             # librdkafka repeats these while a broker stays down (and logs each attempt).
-            log.warning("kafka publisher %s: %s", self.name, error.str())
-        self._last_error = error.code()
+            hint = SECURITY_ERRORS.get(code)
+            if hint is not None:
+                log.error(
+                    "kafka publisher %s: %s (%s: %s)", self.name, hint, error.name(), error.str()
+                )
+            else:
+                log.warning("kafka publisher %s: %s", self.name, error.str())
+        self._last_error = code
+
+    def _why(self) -> str:
+        """What the producer's connections last reported, for a timeout's reason."""
+        cause = self._cause
+        if cause is None:
+            return ""
+        hint = SECURITY_ERRORS.get(cause.code())
+        said = f"{cause.name()}: {cause.str()}"
+        return f" (last broker error: {hint}: {said})" if hint else f" (last broker error: {said})"
 
     def _poll(self, producer: Producer, timeout: float, flush: bool = False) -> None:
         """Serve delivery reports; a fatal error surfaces here as an exception. `flush` also
@@ -306,7 +429,7 @@ class KafkaPublisher(Publisher):
                 elif self._closing.is_set():
                     reason = "the publisher is closing"
                 else:
-                    reason = "no delivery report in time"
+                    reason = f"no delivery report in time{self._why()}"
                 failure = DeliveryError(
                     f"kafka: signal {deliveries[index].signal.signal_id} (lsn "
                     f"{deliveries[index].lsn}) not confirmed: {reason}",
@@ -342,9 +465,10 @@ class KafkaPublisher(Publisher):
     def _error(self, deliveries: list[Delivery], index: int, error: KafkaError) -> DeliveryError:
         delivery = deliveries[index]
         retryable = is_retryable(error) or error.fatal()
+        why = self._why() if error.code() == KafkaError._MSG_TIMED_OUT else ""
         return DeliveryError(
             f"kafka topic {self.topic}: signal {delivery.signal.signal_id} (lsn {delivery.lsn}) "
-            f"refused: {error.name()}: {error.str()}",
+            f"refused: {error.name()}: {error.str()}{why}",
             retryable=retryable,
             delivered=index,
         )
