@@ -43,3 +43,7 @@ class Decider:
 
 def fast_layouts() -> dict[str, bool]:
     """Each value class -> True when it is built without running its __init__ (slots.pxd)."""
+
+def direct_fields() -> dict[str, bool]:
+    """Each field read from a domain object, "Class.field" -> True when it is read straight
+    from its slot (compiled module only; the twin has no such path)."""

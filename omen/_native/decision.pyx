@@ -26,10 +26,10 @@ from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
 
 from omen._native.slots cimport (
+    Field,
     Layout,
-    PyMemberDef,
-    PyMemberDescrObject,
-    T_OBJECT_EX,
+    field_of,
+    get,
     layout_init,
     layout_make,
     untracked_tuple,
@@ -190,57 +190,17 @@ cdef inline object OmenSignal(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, 
 # matches, and the findings and results built here) is a slots dataclass instance, so each of its
 # fields is one PyObject* at the offset its member descriptor records. A Python attribute read of
 # one goes through the type's lookup cache, the descriptor and PyMember_GetOne; a profile put
-# those reads at a sixth of decide(). get() loads the pointer itself when the object is exactly
-# the class the offset was taken from, and falls back to getattr() otherwise (a subclass, a class
-# whose field is not a plain member slot, an unset slot), so what it returns is always what the
-# attribute read would return.
-
-
-ctypedef struct Field:
-    PyTypeObject *cls   # borrowed (kept alive by this module's imports); NULL: always getattr()
-    Py_ssize_t offset   # of the field's member slot in an instance of cls
-    PyObject *name      # borrowed: kept alive by _FIELD_NAMES
+# those reads at a sixth of decide(). slots.pxd's get() loads the pointer itself when the object
+# is exactly the class the offset was taken from, and falls back to getattr() otherwise, so what
+# it returns is always what the attribute read would return.
 
 
 cdef list _FIELD_NAMES = []
 cdef dict _DIRECT = {}
 
 
-cdef Field _field(object cls, str name) except *:
-    import types
-
-    cdef Field f
-    f.cls = NULL
-    f.offset = -1
-    _FIELD_NAMES.append(name)
-    f.name = <PyObject *>name
-    descriptor = cls.__dict__.get(name)
-    cdef PyMemberDef *member
-    if (
-        type(descriptor) is types.MemberDescriptorType
-        and cls.__getattribute__ is object.__getattribute__
-    ):
-        member = (<PyMemberDescrObject *><PyObject *>descriptor).d_member
-        if member.type == T_OBJECT_EX:
-            f.cls = <PyTypeObject *>cls
-            f.offset = member.offset
-    _DIRECT[f"{cls.__name__}.{name}"] = f.cls is not NULL
-    return f
-
-
-cdef inline object get(object obj, const Field *f):
-    """getattr(obj, f.name), read straight from the slot when obj is exactly f.cls."""
-    cdef PyObject *value
-    if Py_TYPE(obj) is f.cls:  # never true when f.cls is NULL
-        value = (<PyObject **>(<char *><PyObject *>obj + f.offset))[0]
-        if value is not NULL:
-            return <object>value
-    return _getattr(obj, f)
-
-
-cdef object _getattr(object obj, const Field *f):
-    # Out of line, so that get() is small enough for the C compiler to inline everywhere.
-    return getattr(obj, <object>f.name)
+cdef inline Field _field(object cls, str name) except *:
+    return field_of(cls, name, _FIELD_NAMES, _DIRECT)
 
 
 # The fields decide() reads, by class.

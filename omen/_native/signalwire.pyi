@@ -18,3 +18,7 @@ def encode_delimited(field_number: int, payload: bytes) -> bytes:
 
 def encode_results(results: Iterable[bytes]) -> bytes:
     """One omen.v1.ProcessStreamResponse: encode_delimited(1, r) of each result, concatenated."""
+
+def direct_fields() -> dict[str, bool]:
+    """Each field read from a domain object, "Class.field" -> True when it is read straight
+    from its slot (compiled module only; the twin has no such path)."""

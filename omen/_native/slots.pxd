@@ -20,7 +20,7 @@
 # miss per field) was most of the collector's cost. Reference counting still frees every one;
 # should one be mutated into a cycle after all, the cost is a leak, never a crash.
 
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
@@ -116,3 +116,59 @@ cdef inline tuple untracked_tuple(object items):
             return result
     PyObject_GC_UnTrack(<void *><PyObject *>result)
     return result
+
+
+# --- Reading slots ------------------------------------------------------------------------------
+#
+# The same layout the other way round (shared by decision.pyx and signalwire.pyx): a field of a
+# slots dataclass instance is one PyObject* at the offset its member descriptor records. A
+# Python attribute read goes through the type's lookup cache, the descriptor and PyMember_GetOne;
+# get() loads the pointer itself when the object is exactly the class the offset was taken from,
+# and falls back to getattr() otherwise (a subclass, a duck-typed object, a class whose field is
+# not a plain member slot, an unset slot), so what it returns is always what the attribute read
+# would return.
+
+ctypedef struct Field:
+    PyTypeObject *cls   # borrowed (the module holding the Field keeps cls alive); NULL: getattr()
+    Py_ssize_t offset   # of the field's member slot in an instance of cls
+    PyObject *name      # borrowed: kept alive by the `names` list given to field_of()
+
+
+cdef inline Field field_of(object cls, str name, list names, dict direct) except *:
+    """The Field for cls.<name>. `names` keeps the (interned) name alive; `direct` records
+    whether reads take the direct path ("Class.field" -> bool, for the modules' tests)."""
+    import sys
+    import types
+
+    cdef Field f
+    cdef PyMemberDef *member
+    f.cls = NULL
+    f.offset = -1
+    name = sys.intern(name)
+    names.append(name)
+    f.name = <PyObject *>name
+    descriptor = cls.__dict__.get(name)
+    if (
+        type(descriptor) is types.MemberDescriptorType
+        and cls.__getattribute__ is object.__getattribute__
+    ):
+        member = (<PyMemberDescrObject *><PyObject *>descriptor).d_member
+        if member.type == T_OBJECT_EX:
+            f.cls = <PyTypeObject *>cls
+            f.offset = member.offset
+    direct[f"{cls.__name__}.{name}"] = f.cls is not NULL
+    return f
+
+
+cdef inline object get(object obj, const Field *f):
+    """getattr(obj, f.name), read straight from the slot when obj is exactly f.cls."""
+    cdef PyObject *value
+    if Py_TYPE(obj) is f.cls:  # never true when f.cls is NULL
+        value = (<PyObject **>(<char *><PyObject *>obj + f.offset))[0]
+        if value is not NULL:
+            return <object>value
+    return slot_getattr(obj, f)
+
+
+cdef inline object slot_getattr(object obj, const Field *f):
+    return getattr(obj, <object>f.name)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -160,6 +160,78 @@ def test_real_signals_round_trip_through_upb(impl: ModuleType) -> None:
 def test_native_and_twin_agree_on_real_signals(native: ModuleType, twin: ModuleType) -> None:
     for s in real_signals():
         assert native.encode_signal(s) == twin.encode_signal(s)
+
+
+# --- Reading the domain's slots (compiled module) -----------------------------------------------
+
+SIGNAL_CLASSES = (
+    OmenSignal,
+    ConfidenceFactor,
+    ConfidenceInterval,
+    GeographicContext,
+    Location,
+    TemporalContext,
+    Evidence,
+    ValidationResult,
+    ImpactHints,
+)
+
+
+def test_every_field_is_read_straight_from_its_slot(native: ModuleType) -> None:
+    # A False (or a missing field) here would mean the compiled module silently reads that
+    # field of a real signal through getattr().
+    want = {f"{cls.__name__}.{name}" for cls in SIGNAL_CLASSES for name in cls.__slots__}
+    assert native.direct_fields() == dict.fromkeys(want, True)
+
+
+def duck(value: Any) -> Any:
+    """`value` with every domain object replaced by a SimpleNamespace of the same fields."""
+    if isinstance(value, tuple):
+        return tuple(duck(v) for v in value)
+    if type(value) in SIGNAL_CLASSES:
+        return SimpleNamespace(**{f: duck(getattr(value, f)) for f in type(value).__slots__})
+    return value
+
+
+def test_duck_typed_signals_are_read_through_their_attributes(native: ModuleType) -> None:
+    for s in real_signals()[:200]:
+        assert native.encode_signal(duck(s)) == reference(s), s.signal_id
+    s = full_signal()
+    assert native.encode_signal(duck(s)) == reference(s)
+
+
+class RoundedInterval(ConfidenceInterval):
+    """A subclass whose `upper` is a property: only getattr() sees it, not the slot below."""
+
+    __slots__ = ()
+
+    @property
+    def upper(self) -> float:  # type: ignore[override]
+        return 0.75
+
+
+class LabelledSignal(OmenSignal):
+    __slots__ = ("label",)
+
+
+def test_subclass_instances_are_read_through_their_attributes(native: ModuleType) -> None:
+    s = full_signal()
+    interval = object.__new__(RoundedInterval)
+    ConfidenceInterval.__dict__["lower"].__set__(interval, 0.5)
+    ConfidenceInterval.__dict__["upper"].__set__(interval, 0.25)
+    got = native.encode_signal(replace(s, confidence_interval=interval))
+    assert got == reference(replace(s, confidence_interval=ConfidenceInterval(0.5, 0.75)))
+    for real in (s, *real_signals()[:50]):
+        labelled = LabelledSignal(**{f: getattr(real, f) for f in OmenSignal.__slots__})
+        assert native.encode_signal(labelled) == reference(real)
+
+
+def test_an_unset_slot_raises_attribute_error_as_getattr_does(native: ModuleType) -> None:
+    s = full_signal()
+    interval = object.__new__(ConfidenceInterval)
+    ConfidenceInterval.__dict__["lower"].__set__(interval, 0.5)
+    with pytest.raises(AttributeError):
+        native.encode_signal(replace(s, confidence_interval=interval))
 
 
 # --- Every field, and the edges of each type ---------------------------------------------------
