@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from omen import native
 from omen.adapters.ledger.format import LedgerError
-from omen.adapters.ledger.ledger import Ledger, LedgerOptions, Position
+from omen.adapters.ledger.ledger import Ledger, LedgerOptions
 from omen.adapters.ledger.signals import (
+    IndexedPosition,
     LedgerSignalStore,
     rebuild,
     signal_at,
@@ -31,7 +32,7 @@ from omen.observability import Metrics
 class App:
     settings: Settings
     ruleset: Ruleset
-    repository: LedgerIndexedRepository[Position]
+    repository: LedgerIndexedRepository[IndexedPosition]
     pipeline: Pipeline
     metrics: Metrics
     ledger: Ledger

@@ -68,6 +68,10 @@ def test_written_but_unacknowledged_records_are_not_shown_and_listeners_hear_com
         second = led.append(T0_NS, 1, b"second")
         assert files.entered.wait(10)  # written, now syncing
         assert led.segments(led.partition_names()[0])[0].count == 2
+        name = led.partition_names()[0]
+        assert led.holds(name, 2) and led.holds(name, 1)  # written: readable, not yet acked
+        assert not led.holds(name, 3) and not led.holds(name, 0)
+        assert not led.holds("1999-01-01", 1)
         assert [e.body for e in led.entries_after(0)] == [b"first"]
         files.hold = False
         files.release.set()

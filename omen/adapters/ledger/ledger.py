@@ -42,6 +42,7 @@ import struct
 import threading
 import time
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,10 @@ class LedgerOptions:
     max_batch_delay_ms: float = 0.0
     #: Seal a date's partition automatically this long after the UTC date ended (None: never).
     seal_grace_s: float | None = 3600.0
+
+
+def _first_sequence(segment: Segment) -> int:
+    return segment.first_sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -1063,16 +1068,15 @@ class Ledger:
                 rtype, lsn, body = record_at(data, int(seg.offsets[index]))
                 yield Entry(Position(name, seg.first_sequence + index), lsn, rtype, bytes(body))
 
-    def holds(self, position: Position) -> bool:
-        """Whether the record at `position` is written (so `get` can read it)."""
-        part = self._parts.get(position.partition)
+    def holds(self, partition: str, sequence: int) -> bool:
+        """Whether the record at (partition, sequence) is written (so `get` can read it)."""
+        part = self._parts.get(partition)
         if part is None:
             return False
         segments = part.segments if not part.archived else self._archive_segments(part)
-        for seg in reversed(segments):  # the newest first: where recent records are
-            if 0 <= position.sequence - seg.first_sequence < seg.count:
-                return True
-        return False
+        # Segments are in sequence order: the last one starting at or before `sequence`.
+        at = bisect_right(segments, sequence, key=_first_sequence) - 1
+        return at >= 0 and sequence - segments[at].first_sequence < segments[at].count
 
     def get(self, position: Position) -> Entry:
         """One record by position (LedgerError when there is no such record)."""

@@ -111,24 +111,31 @@ def signal_of(entry: Entry) -> OmenSignal:
     return signal
 
 
-def stored_position(ledger: Ledger) -> Callable[[OmenSignal], Position | None]:
+#: Where the signal index keeps a signal it holds no object for: (partition, sequence). A plain
+#: tuple, not a Position: a million of them are made at start-up, and a tuple of a str and an
+#: int is cheap to build and leaves the cycle collector's view after its first pass.
+IndexedPosition = tuple[str, int]
+
+
+def stored_position(ledger: Ledger) -> Callable[[OmenSignal], IndexedPosition | None]:
     """For the repository: a signal's ledger position once the ledger holds its record (it can
     then be read back), else None."""
+    holds = ledger.holds
 
-    def stored(signal: OmenSignal) -> Position | None:
-        if not signal.ledger_partition:
+    def stored(signal: OmenSignal) -> IndexedPosition | None:
+        partition, sequence = signal.ledger_partition, signal.ledger_sequence
+        if not partition or not holds(partition, sequence):
             return None
-        position = Position(signal.ledger_partition, signal.ledger_sequence)
-        return position if ledger.holds(position) else None
+        return (partition, sequence)
 
     return stored
 
 
-def signal_at(ledger: Ledger) -> Callable[[Position], OmenSignal]:
+def signal_at(ledger: Ledger) -> Callable[[IndexedPosition], OmenSignal]:
     """A loader for the repository: reads and decodes one signal by position."""
 
-    def load(position: Position) -> OmenSignal:
-        return signal_of(ledger.get(position))
+    def load(position: IndexedPosition) -> OmenSignal:
+        return signal_of(ledger.get(Position(*position)))
 
     return load
 
@@ -142,7 +149,7 @@ class RebuildReport:
 
 def rebuild(
     ledger: Ledger,
-    index: Callable[[bytes, bytes, Position], None],
+    index: Callable[[bytes, bytes, IndexedPosition], None],
     statistics: ChangeStatistics,
 ) -> RebuildReport:
     """Replay the ledger in LSN order into the duplicate index (`index(event digest, 16-byte
@@ -158,7 +165,7 @@ def rebuild(
         if rtype == signal_type:
             digest, sid, probability, n = signal_head(body)
             start = _SIGNAL_HEAD.size
-            index(digest, sid, Position(partition, sequence))
+            index(digest, sid, (partition, sequence))
             signals += 1
         elif rtype == observation_type:
             _, probability, n = observation_head(body)
