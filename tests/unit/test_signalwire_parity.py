@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from omen._proto import service_pb2, signal_pb2
 from omen.adapters.proto_codec import signal_from_proto, signal_to_proto
-from omen.domain.events import Location, Movement, RawEvent
+from omen.domain.events import Location, RawEvent
 from omen.domain.signals import (
     ConfidenceFactor,
     ConfidenceInterval,
@@ -45,13 +45,13 @@ from omen.domain.signals import (
     ValidationResult,
 )
 from tests.native_impls import parity_fixtures
-from tests.support import NS, make_pipeline, raw_event
+from tests.signal_samples import SHIPPING_TITLES, U64_MAX, full_signal, varied_event
+from tests.support import NS, make_pipeline
 
 impl, native, twin = parity_fixtures("omen._native.signalwire", "omen._native.signalwire_py")
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-U64_MAX = 2**64 - 1
 # Values outside the domain's declared types, which the encoders must treat as upb does.
 ZERO: Any = 0
 MINUS_FIVE: Any = -5
@@ -93,28 +93,7 @@ def real_signals() -> tuple[OmenSignal, ...]:
     pipeline = make_pipeline()
     events = bench_corpus(1200, 7) + bench_corpus(300, 11)
     events += [
-        raw_event(
-            event_id=f"h-{i}",
-            market_id=f"hm-{i}",
-            title=title,
-            description="Détroit d'Ormuz: 🚢 résolution «oui» si fermé." if i % 2 else "",
-            resolution_date_ns=None if i % 3 == 0 else (1_800_000_000 + 1_000 * i) * NS,
-            movement=Movement(0.6, 0.02, 24) if i % 2 else None,
-            locations=(Location(-12.5, -43.25, "Bab el-Mandeb", "YE"),) if i % 4 else (),
-            keywords=("shipping", "red sea") if i % 5 else (),
-        )
-        for i, title in enumerate(
-            [
-                "Will the Strait of Hormuz be closed to tankers before March?",
-                "Will the Suez Canal close before July?",
-                "Will a typhoon shut the Port of Shanghai in August?",
-                "Will the US impose new sanctions on Iran's oil exports?",
-                "Will dockworkers strike at the Port of Rotterdam?",
-                "Will the EU raise tariffs on Chinese steel imports?",
-                "Will the Panama Canal restrict transits because of drought?",
-                "Will Houthi attacks disrupt shipping in the Red Sea in December?",
-            ]
-        )
+        varied_event(i, event_id=f"h-{i}", market_id=f"hm-{i}") for i in range(len(SHIPPING_TITLES))
     ]
     signals = []
     for i, e in enumerate(events):
@@ -235,56 +214,6 @@ def test_an_unset_slot_raises_attribute_error_as_getattr_does(native: ModuleType
 
 
 # --- Every field, and the edges of each type ---------------------------------------------------
-
-
-def full_signal(**overrides: Any) -> OmenSignal:
-    """A signal with every field of every message set to a value that is not the default."""
-    values: dict[str, Any] = dict(
-        signal_id="sig-" + "0123456789abcdef" * 2,
-        input_event_hash="ab" * 32,
-        source_event_id="pm-1",
-        source="polymarket",
-        market_id="m-1",
-        title="Will the Strait of Hormuz close? 🚢",
-        description="Résolution: «oui».",
-        probability=0.62,
-        probability_is_estimate=True,
-        confidence_score=0.81,
-        confidence_level=ConfidenceLevel.HIGH,
-        confidence_factors=(
-            ConfidenceFactor("liquidity", 0.9, 0.25),
-            ConfidenceFactor("", 0.0, 0.0),
-        ),
-        confidence_interval=ConfidenceInterval(0.7, 0.9),
-        category=SignalCategory.SECURITY,
-        signal_type=SignalType.UNCLASSIFIED,
-        status=SignalStatus.ACTIVE,
-        geographic=GeographicContext(
-            ("IR", "OM"),
-            ("Strait of Hormuz",),
-            (Location(26.5, 56.25, "Hormuz", "IR"), Location(0.0, 0.0)),
-        ),
-        temporal=TemporalContext(TimeHorizon.UNKNOWN, 1_800_000_000 * NS + 5, -3.5, 40.25),
-        evidence=(
-            Evidence("market_probability", "probability 62%", 0.62, "https://x.test/e"),
-            Evidence("keyword", "matched"),
-        ),
-        validation_results=(
-            ValidationResult("liquidity", "1.0.0", RuleStatus.PASSED, 1.0, "ok"),
-            ValidationResult("anomaly", "1.0.0", RuleStatus.SKIPPED, 0.0, ""),
-        ),
-        impact_hints=ImpactHints(
-            ("energy", "shipping"), ImpactDirection.NEUTRAL, ("hormuz",), "6:m-1"
-        ),
-        ruleset_version="2026.11.0",
-        trace_id="0af7651916cd43dd8448eb211c80319c",
-        observed_at_ns=1_795_000_000 * NS + 123,
-        generated_at_ns=-1,
-        ledger_partition="2026-11-26-late",
-        ledger_sequence=U64_MAX,
-    )
-    values.update(overrides)
-    return OmenSignal(**values)
 
 
 def test_every_field_is_written_in_field_number_order(impl: ModuleType) -> None:
