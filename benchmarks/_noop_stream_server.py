@@ -4,7 +4,8 @@ It answers every ProcessStreamRequest with one ProcessStreamResponse holding, pe
 of one canned StreamResult with the event's correlation_id: what every streaming servicer pays
 (HTTP/2, parsing the request, building and serialising the response, the event loop) and nothing
 OMEN adds (no interceptor, no API key, no validation, no pipeline, no ledger, no flow control).
-The canned result is a real OMEN EMITTED result, so both servers send the same bytes per event.
+The canned result is a real OMEN EMITTED result, without its signal for a RESULT_VIEW_BASIC
+message, so both servers send the same bytes per event.
 
 Usage: python benchmarks/_noop_stream_server.py CANNED_STREAM_RESULT_FILE
 Listens on 127.0.0.1 on a free port, logs "listening on 127.0.0.1:PORT" to stderr once it
@@ -26,14 +27,19 @@ from omen._proto import service_pb2, service_pb2_grpc
 class CannedStreamService(service_pb2_grpc.SignalServiceServicer):
     def __init__(self, result: service_pb2.StreamResult):
         self._result = result
+        # What a RESULT_VIEW_BASIC message is answered with, as OMEN does: no signal.
+        self._basic = service_pb2.StreamResult()
+        self._basic.CopyFrom(result)
+        self._basic.ClearField("signal")
 
     async def ProcessStream(
         self,
         request_iterator: AsyncIterator[service_pb2.ProcessStreamRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[service_pb2.ProcessStreamResponse]:
-        canned = self._result
         async for request in request_iterator:
+            basic = request.view == service_pb2.RESULT_VIEW_BASIC
+            canned = self._basic if basic else self._result
             response = service_pb2.ProcessStreamResponse()
             results = response.results
             for event in request.events:

@@ -17,14 +17,19 @@ processes):
   bytes (the bench_unary events, ~0.77 KB each, each with a unique event_id, so OMEN emits a
   new signal for every event: no duplicate shortcut); both servers get identical bytes.
 
+Each size runs in both result views of ProcessStreamRequest.view: `basic` (each result is an
+acknowledgement of ~0.1 KB: outcome, signal id, ledger position) and `full` (each result also
+carries the ~2 KB signal). The no-op answers each view with the matching canned result.
+
 Throughput counts results received inside the measured window; latency is per message (write
 to its response). Each cell is measured `--repeats` times, alternating which server goes first,
 and the table shows medians. Any result other than EMITTED, or a failed call, counts as an
 error in the table and makes the exit code 1.
 
 Usage:
-    python benchmarks/bench_stream.py [--sizes 1,100,1000] [--duration S] [--warmup S]
-                                      [--repeats N] [--quick] [--json PATH]
+    python benchmarks/bench_stream.py [--sizes 1,100,1000] [--views basic,full]
+                                      [--duration S] [--warmup S] [--repeats N] [--quick]
+                                      [--json PATH]
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from bench_unary import event_pool  # the same request events
 from omen._proto import service_pb2, service_pb2_grpc
 
 EMITTED = service_pb2.OUTCOME_EMITTED
+VIEWS = {"basic": service_pb2.RESULT_VIEW_BASIC, "full": service_pb2.RESULT_VIEW_FULL}
 METHOD = "/omen.v1.SignalService/ProcessStream"
 DEFAULT_DURATION_S, DEFAULT_WARMUP_S, DEFAULT_REPEATS = 6.0, 2.0, 3
 QUICK_DURATION_S, QUICK_WARMUP_S, QUICK_REPEATS = 1.5, 0.5, 1
@@ -103,6 +109,8 @@ def stream_event(bodies: list[bytes], n: int, tag: str) -> bytes:
 async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     bodies = encoded_events()
     per_message, tag = spec["per_message"], spec["tag"]
+    full = spec["view"] == "full"
+    view = _varint(2 << 3) + _varint(VIEWS[spec["view"]])  # ProcessStreamRequest.view
     window = max(3, OUTSTANDING_EVENTS // per_message)
     errors: Counter[str] = Counter()
     counted = 0
@@ -120,6 +128,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
             while time.perf_counter_ns() < end:
                 await slots.acquire()
                 body = b"".join(stream_event(bodies, n + i, tag) for i in range(per_message))
+                body += view
                 n += per_message
                 sent_at.append(time.perf_counter_ns())
                 await call.write(body)
@@ -140,6 +149,8 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 for result in response.results:
                     if result.outcome != EMITTED:
                         errors[service_pb2.Outcome.Name(result.outcome)] += 1
+                    elif result.HasField("signal") != full:
+                        errors["SIGNAL_UNEXPECTED" if not full else "SIGNAL_MISSING"] += 1
                 if warm_end <= now < end:
                     counted += len(response.results)
                     latencies.append((now - started) / 1e6)
@@ -162,6 +173,13 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------
 # Orchestration and report.
+
+
+def basic_result(full: bytes) -> bytes:
+    """The RESULT_VIEW_BASIC form of a serialised EMITTED StreamResult: without its signal."""
+    result = service_pb2.StreamResult.FromString(full)
+    result.ClearField("signal")
+    return result.SerializeToString()
 
 
 def canned_result(port: int) -> bytes:
@@ -202,6 +220,7 @@ def _median(values: list[float | None]) -> float | None:
 
 def report(summary: list[dict[str, Any]]) -> None:
     header = (
+        "view",
         "events/msg",
         "server",
         "events/s (median)",
@@ -217,6 +236,7 @@ def report(summary: list[dict[str, Any]]) -> None:
             cell = row[name]
             rows.append(
                 (
+                    row["view"],
                     f"{row['per_message']:,}",
                     name,
                     num(cell["events_per_s"], ",.0f"),
@@ -229,9 +249,15 @@ def report(summary: list[dict[str, Any]]) -> None:
             )
         ratio = row["ratio"]
         rows.append(
-            (f"{row['per_message']:,}", "OMEN/no-op", num(ratio, ".2f") + "x", "", "", "", "", "")
+            (
+                row["view"],
+                f"{row['per_message']:,}",
+                "OMEN/no-op",
+                num(ratio, ".2f") + "x",
+                *[""] * 5,
+            )
         )
-    print_table(header, rows, left={1, 3, 7})
+    print_table(header, rows, left={0, 2, 4, 8})
 
 
 def benchmark(args: argparse.Namespace) -> int:
@@ -263,15 +289,18 @@ def benchmark(args: argparse.Namespace) -> int:
         )
         print(
             f"  per cell: {warmup:g} s warmup + {duration:g} s measured, {repeats} run(s), "
-            f"medians shown; no-op answers a real EMITTED result of {len(canned)} B per event"
+            f"medians shown; no-op answers a real EMITTED result of {len(canned)} B per event "
+            f"(full view; {len(basic_result(canned))} B basic)"
         )
         print(flush=True)
-        for cell, per_message in enumerate(args.sizes):
+        cells = [(view, size) for view in args.views for size in args.sizes]
+        for cell, (view, per_message) in enumerate(cells):
             runs: dict[str, list[dict[str, Any]]] = {"OMEN": [], "no-op": []}
             for repeat in range(repeats):
                 order = (omen, noop) if (cell + repeat) % 2 == 0 else (noop, omen)
                 for server in order:
                     spec = {
+                        "view": view,
                         "per_message": per_message,
                         "duration_s": duration,
                         "warmup_s": warmup,
@@ -280,7 +309,7 @@ def benchmark(args: argparse.Namespace) -> int:
                     result = run_cell(server, spec)
                     runs[server.name].append(result)
                     print(
-                        f"  {server.name:5} at {per_message:5,} events/message: "
+                        f"  {server.name:5} at {per_message:5,} events/message, {view}: "
                         f"{result['events_per_s']:,.0f} events/s",
                         file=sys.stderr,
                         flush=True,
@@ -290,7 +319,7 @@ def benchmark(args: argparse.Namespace) -> int:
                             f"bench_stream: {server.name} died:\n{server.tail()}", file=sys.stderr
                         )
                         failed = True
-            row: dict[str, Any] = {"per_message": per_message}
+            row: dict[str, Any] = {"view": view, "per_message": per_message}
             for name, results in runs.items():
                 errors: Counter[str] = Counter()
                 for r in results:
@@ -330,9 +359,19 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_views(text: str) -> list[str]:
+    views = [part.strip() for part in text.split(",") if part.strip()]
+    if not views or any(v not in VIEWS for v in views):
+        raise argparse.ArgumentTypeError(f"views are {', '.join(VIEWS)}; got {text!r}")
+    return views
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_sizes, default=[1, 100, 1000])
+    parser.add_argument(
+        "--views", type=parse_views, default=list(VIEWS), help="result views (basic,full)"
+    )
     parser.add_argument("--duration", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="warmup seconds per run")
     parser.add_argument("--repeats", type=int, help="runs per cell (the table shows medians)")

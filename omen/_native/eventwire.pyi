@@ -15,5 +15,9 @@ def decode_stream_request(
     omen.v1.ProcessStreamRequest `data` (see eventwire_py.py); WireError if its framing is
     broken."""
 
+def request_view(data: Buffer) -> int:
+    """ProcessStreamRequest.view of the serialised request `data` (see eventwire_py.py);
+    WireError if its own framing is broken."""
+
 def fast_layouts() -> dict[str, bool]:
     """Each value class -> True when it is built without running its __init__ (slots.pxd)."""

@@ -766,3 +766,30 @@ def decode_stream_request(data, received_at_ns, max_event_bytes):
                     results.append((correlation_id, event, violations))
         index += 1
     return results
+
+
+def request_view(data):
+    """ProcessStreamRequest.view of the serialised request (see eventwire_py.py)."""
+    cdef bytes buf = data if type(data) is bytes else bytes(data)
+    cdef const unsigned char *b = <const unsigned char *>PyBytes_AS_STRING(buf)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(buf)
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t at
+    cdef uint32_t tag
+    cdef uint64_t value
+    cdef int32_t view = 0
+    cdef Err e
+    e.code = E_NONE
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &tag, &e)
+        if pos >= 0:
+            if tag == (2 << 3 | WT_VARINT):
+                pos = read_varint(b, pos, end, &value, &e)
+                if pos >= 0:
+                    view = <int32_t><uint32_t>value
+            else:
+                pos = skip_value(b, pos, end, tag, at, MAX_DEPTH, &e)
+        if pos < 0:
+            raise WireError(f"malformed ProcessStreamRequest: {_what(&e)} at byte {e.at}")
+    return view

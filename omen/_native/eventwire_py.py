@@ -516,4 +516,27 @@ def decode_stream_request(
     return results
 
 
-__all__ = ["MAX_DEPTH", "WireError", "decode_stream_request"]
+def request_view(data: bytes) -> int:
+    """The request's `view` (field 2, an open enum: the last occurrence, wrapped to signed 32
+    bits, 0 when absent), as upb parses it; WireError when the request's own framing is broken
+    (the events' insides are not looked at: decode_stream_request checks those)."""
+    buf = bytes(data)
+    pos, end = 0, len(buf)
+    view = 0
+    while pos < end:
+        at = pos
+        try:
+            number, wire_type, pos = _field(buf, pos, end)
+            if number == 2 and wire_type == _VARINT:
+                value, pos = _varint(buf, pos, end)
+                view = _int32(value)
+            else:
+                pos = _skip(buf, pos, end, number << 3 | wire_type, at, MAX_DEPTH)
+        except _Malformed as exc:
+            raise WireError(
+                f"malformed ProcessStreamRequest: {exc.what} at byte {exc.offset}"
+            ) from None
+    return view
+
+
+__all__ = ["MAX_DEPTH", "WireError", "decode_stream_request", "request_view"]

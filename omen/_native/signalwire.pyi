@@ -8,10 +8,15 @@ def encode_signal(signal: OmenSignal) -> bytes:
     """`signal_to_proto(signal).SerializeToString(deterministic=True)`, byte for byte."""
 
 def encode_emitted_result(
-    correlation_id: str, signal_id: str, signal_bytes: bytes, partition: str, sequence: int
+    correlation_id: str,
+    signal_id: str,
+    signal_bytes: bytes | None,
+    partition: str,
+    sequence: int,
 ) -> bytes:
     """The serialised omen.v1.StreamResult reporting an EMITTED signal, its ledger position
-    appended to `signal_bytes` (encode_signal() of the signal without that position)."""
+    appended to `signal_bytes` (encode_signal() of the signal without that position); None:
+    without the signal."""
 
 def encode_delimited(field_number: int, payload: bytes) -> bytes:
     """`payload` as a length-delimited field: tag (wire type 2), varint length, payload."""

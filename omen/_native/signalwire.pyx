@@ -531,7 +531,8 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
     """The serialised omen.v1.StreamResult reporting an EMITTED signal: correlation_id (1),
     outcome EMITTED (2), signal_id (3), ledger_position (5, only when `partition` is not ""),
     and the signal (9): `signal_bytes` followed by ledger_partition (26) and ledger_sequence
-    (27). `signal_bytes` must be encode_signal() of the signal without its ledger position."""
+    (27). `signal_bytes` must be encode_signal() of the signal without its ledger position;
+    None leaves the signal out (RESULT_VIEW_BASIC)."""
     cdef unsigned char stack[STACK_BYTES]
     cdef Writer w
     cdef const char *part
@@ -540,7 +541,8 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
     cdef Py_ssize_t position_size
     cdef Py_ssize_t tail_size = 0
     cdef Py_ssize_t signal_size
-    if not PyBytes_Check(signal_bytes):
+    cdef bint with_signal = signal_bytes is not None
+    if with_signal and not PyBytes_Check(signal_bytes):
         raise TypeError(f"expected bytes, got {type(signal_bytes).__name__}")
     part_owner = utf8(partition, &part, &part_size)
     to_uint64(sequence, &seq)
@@ -548,7 +550,7 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
         tail_size += 2 + varint_size(<uint64_t>part_size) + part_size
     if seq:
         tail_size += 2 + varint_size(seq)
-    signal_size = PyBytes_GET_SIZE(signal_bytes)
+    signal_size = PyBytes_GET_SIZE(signal_bytes) if with_signal else 0
     w.data = stack
     w.length = 0
     w.capacity = STACK_BYTES
@@ -568,6 +570,8 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
             if seq:
                 put_varint(&w, tag(2, WIRE_VARINT))
                 put_varint(&w, seq)
+        if not with_signal:
+            return PyBytes_FromStringAndSize(<char *>w.data, w.length)
         put_varint(&w, tag(9, WIRE_LEN))
         put_varint(&w, <uint64_t>(signal_size + tail_size))
         reserve(&w, signal_size)

@@ -276,13 +276,18 @@ def _partition(value: Any) -> str:
 
 
 def encode_emitted_result(
-    correlation_id: str, signal_id: str, signal_bytes: bytes, partition: str, sequence: int
+    correlation_id: str,
+    signal_id: str,
+    signal_bytes: bytes | None,
+    partition: str,
+    sequence: int,
 ) -> bytes:
     """The serialised omen.v1.StreamResult reporting an EMITTED signal: correlation_id (1),
     outcome EMITTED (2), signal_id (3), ledger_position (5, only when `partition` is not ""),
     and the signal (9): `signal_bytes` followed by ledger_partition (26) and ledger_sequence
-    (27). `signal_bytes` must be encode_signal() of the signal without its ledger position."""
-    if not isinstance(signal_bytes, bytes):
+    (27). `signal_bytes` must be encode_signal() of the signal without its ledger position;
+    None leaves the signal out (RESULT_VIEW_BASIC)."""
+    if signal_bytes is not None and not isinstance(signal_bytes, bytes):
         raise TypeError(f"expected bytes, got {type(signal_bytes).__name__}")
     partition = _partition(partition)
     sequence = _to_uint64(sequence)
@@ -299,6 +304,8 @@ def encode_emitted_result(
         _string(ledger_position, 1, partition)
         _uint64(ledger_position, 2, sequence)
         _message(out, 5, ledger_position)
+    if signal_bytes is None:
+        return bytes(out)
     _tag(out, 9, 2)
     _varint(out, len(signal_bytes) + len(position))
     out += signal_bytes

@@ -148,6 +148,10 @@ class SignalWireMemo:
         if len(encoded) > self._limit:
             del encoded[next(iter(encoded))]
 
+    def discard(self, signal: OmenSignal) -> None:
+        """Forget the signal's encoding: its response leaves the signal out."""
+        self._encoded.pop(signal.signal_id, None)
+
     def take(self, signal: OmenSignal) -> bytes:
         """The signal's encoding without its ledger position, from the memo or made afresh."""
         data = self._encoded.pop(signal.signal_id, None)

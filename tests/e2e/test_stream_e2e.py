@@ -214,6 +214,31 @@ def test_ledger_positions_returned_are_those_get_signal_reports(stub):
         assert stored == result.signal
 
 
+def test_a_basic_view_message_is_answered_without_the_signals(stub):
+    basic = message(
+        *(item(f"basic-{i}") for i in range(3)), item("basic-0-again", event_id="basic-0")
+    )
+    basic.view = service_pb2.RESULT_VIEW_BASIC
+    full = message(item("full-0"))
+    full.view = service_pb2.RESULT_VIEW_FULL
+    unset = message(item("unset-0"))
+    basic_response, full_response, unset_response = run_stream(stub, [basic, full, unset])
+    *emitted, again = basic_response.results
+    assert [(r.outcome, r.HasField("signal")) for r in emitted] == [(EMITTED, False)] * 3
+    assert (again.outcome, again.duplicate_of) == (DUPLICATE, emitted[0].signal_id)
+    for result in emitted:
+        stored = stub.GetSignal(
+            service_pb2.GetSignalRequest(signal_id=result.signal_id), metadata=AUTH, timeout=5
+        )
+        assert stored.signal_id == result.signal_id
+        assert stored.ledger_partition == result.ledger_position.partition
+        assert stored.ledger_sequence == result.ledger_position.sequence
+    # The view is per message: the next ones on the same stream carry their signals again.
+    for response in (full_response, unset_response):
+        [result] = response.results
+        assert result.outcome == EMITTED and result.signal.signal_id == result.signal_id
+
+
 def test_duplicates_are_found_within_a_message_across_messages_and_across_streams(stub):
     first, second = run_stream(
         stub,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from omen.adapters.proto_codec import signal_from_bytes, signal_from_proto, signal_to_proto
+from omen.adapters.proto_codec import (
+    SignalWireMemo,
+    signal_bytes,
+    signal_from_bytes,
+    signal_from_proto,
+    signal_to_proto,
+)
 from omen.domain.events import Location, Movement
 from omen.domain.signals import Outcome
 from tests.support import NS, make_pipeline, raw_event
@@ -59,3 +67,22 @@ def test_ledger_position_round_trips():
     back = signal_from_proto(signal_to_proto(signal_copy))
     assert (back.ledger_partition, back.ledger_sequence) == ("2026-11-26-late", 7)
     assert back != signal
+
+
+def test_the_wire_memo_hands_each_encoding_over_once_and_forgets_discarded_ones():
+    memo = SignalWireMemo(limit=2)
+    first, second, third = SIGNALS[:3]
+    for signal in (first, second):
+        memo.put(signal.signal_id, signal_bytes(signal))
+    memo.discard(second)
+    assert len(memo) == 1
+    assert memo.take(first) == signal_bytes(first)
+    assert len(memo) == 0
+    # Not (or no longer) held: encoded afresh, without the ledger position.
+    placed = replace(second, ledger_partition="2026-11-26", ledger_sequence=9)
+    assert memo.take(placed) == signal_bytes(second)
+    for signal in (first, second, third):  # beyond the limit: the oldest goes first
+        memo.put(signal.signal_id, b"stale")
+    assert len(memo) == 2
+    assert memo.take(first) == signal_bytes(first)
+    assert memo.take(third) == b"stale"

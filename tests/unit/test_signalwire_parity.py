@@ -606,6 +606,20 @@ def test_emitted_results_of_edge_values_are_upb_results(impl: ModuleType) -> Non
         assert outcome(impl.encode_emitted_result, *args) == outcome(emitted_reference, *args), args
 
 
+def test_basic_emitted_results_leave_the_signal_out(impl: ModuleType) -> None:
+    for i, partition in enumerate(("2026-11-26", "", "2026-11-26-late")):
+        args = (f"c-{i}", f"sig-{i}", None, partition, i)
+        expected = service_pb2.StreamResult(
+            correlation_id=f"c-{i}", outcome=service_pb2.OUTCOME_EMITTED, signal_id=f"sig-{i}"
+        )
+        if partition:
+            expected.ledger_position.partition = partition
+            expected.ledger_position.sequence = i
+        result = impl.encode_emitted_result(*args)
+        assert result == expected.SerializeToString(deterministic=True)
+        assert not service_pb2.StreamResult.FromString(result).HasField("signal")
+
+
 def response_reference(results: list[bytes]) -> bytes:
     response = service_pb2.ProcessStreamResponse(
         results=[service_pb2.StreamResult.FromString(r) for r in results]
@@ -656,7 +670,7 @@ def test_encode_delimited_frames_any_field(impl: ModuleType, field: int, size: i
         (lambda m: m.encode_results([b"", "x"]), TypeError),
         (lambda m: m.encode_results(None), TypeError),
         (lambda m: m.encode_emitted_result("c", "s", "x", "p", 1), TypeError),
-        (lambda m: m.encode_emitted_result("c", "s", None, "p", 1), TypeError),
+        (lambda m: m.encode_emitted_result("c", "s", bytearray(), "p", 1), TypeError),
         (lambda m: m.encode_signal(None), AttributeError),
     ],
 )

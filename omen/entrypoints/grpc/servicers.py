@@ -78,6 +78,8 @@ _StreamItem = (
     | None
 )
 _decode_stream_request = native.eventwire.decode_stream_request
+_request_view = native.eventwire.request_view
+_BASIC = service_pb2.RESULT_VIEW_BASIC
 _encode_emitted_result = native.signalwire.encode_emitted_result
 _encode_results = native.signalwire.encode_results
 _WATCH = "this servicer has no ledger tail (only `omen serve` wires one); use ListSignals"
@@ -279,6 +281,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 received_at = self._clock_ns()
                 try:
                     decoded = _decode_stream_request(request, received_at, self._max_event_bytes)
+                    full = _request_view(request) != _BASIC
                 except ValueError as exc:
                     queue.put_nowait(
                         _Malformed(
@@ -292,7 +295,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 units = max(1, len(decoded))  # an empty message still takes a slot
                 await limits.admit(credits, units)  # full: stop reading (HTTP/2 pushes back)
                 try:
-                    response, batch, outcomes = self._submit_message(decoded, trace_id)
+                    response, batch, outcomes = self._submit_message(decoded, trace_id, full)
                 except BaseException:
                     limits.release(credits, units)
                     raise
@@ -306,10 +309,15 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             stopping.cancel()
 
     def _submit_message(
-        self, decoded: list[tuple[str, RawEvent | None, list[FieldViolation]]], trace_id: str
+        self,
+        decoded: list[tuple[str, RawEvent | None, list[FieldViolation]]],
+        trace_id: str,
+        full: bool = True,
     ) -> tuple[bytes, SubmittedBatch | None, collections.Counter[int]]:
         """Run a decoded message's valid events through submit_many and serialise the
-        response (sent once the batch is durable). A malformed event fails only itself."""
+        response (sent once the batch is durable). A malformed event fails only itself.
+        `full`: EMITTED results carry the signal (RESULT_VIEW_FULL), else only its id and
+        position (RESULT_VIEW_BASIC)."""
         count = len(decoded)
         outcomes: collections.Counter[int] = collections.Counter()
         if count > MAX_STREAM_MESSAGE_EVENTS:
@@ -342,7 +350,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         results = iter(batch.results)
         encoded: list[bytes] = []
         add = encoded.append
-        take = self._signal_wire.take
+        take = self._signal_wire.take if full else self._signal_wire.discard
         emitted = Outcome.EMITTED
         for i, (cid, _, _) in enumerate(decoded):
             bad = invalid.get(i) if invalid else None
