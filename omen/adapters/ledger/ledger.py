@@ -525,23 +525,25 @@ class Ledger:
         size = self._checked_size(body)
         with self._lock:
             self._check_open()
-            return self._enqueue(timestamp_ns, record_type, body, size)
+            return self._enqueue(date_of(timestamp_ns), record_type, body, size)
 
     def append_many(self, records: Sequence[tuple[int, int, bytes]]) -> list[Appended]:
         """Queue (timestamp_ns, type, body) records at once, in order (one lock, usually one
         group commit). Commits complete in order, so the last record's commit completing
         means every one of them is durable. Nothing is queued if any record is refused."""
-        sizes = [self._checked_size(body) for _, _, body in records]
+        checked = self._checked_size
+        sizes = [checked(body) for _, _, body in records]
+        dates = [date_of(ts) for ts, _, _ in records]
         with self._lock:
             self._check_open()
-            for ts, _, _ in records:
-                reason = self._refusal(date_of(ts))
+            for date in dict.fromkeys(dates):  # each date once, in order
+                reason = self._refusal(date)
                 if reason is not None:
                     raise LedgerError(reason)
             enqueue = self._enqueue
             return [
-                enqueue(ts, rtype, body, size)
-                for (ts, rtype, body), size in zip(records, sizes, strict=True)
+                enqueue(date, rtype, body, size)
+                for (_, rtype, body), date, size in zip(records, dates, sizes, strict=True)
             ]
 
     @staticmethod
@@ -561,9 +563,10 @@ class Ledger:
         if self._closing or self.read_only:
             raise LedgerError("ledger is closed" if self._closing else "ledger is read-only")
 
-    def _enqueue(self, timestamp_ns: int, record_type: int, body: bytes, size: int) -> Appended:
-        """Give the record its position and LSN and put it in the open batch (lock held)."""
-        part = self._route(date_of(timestamp_ns))
+    def _enqueue(self, date: str, record_type: int, body: bytes, size: int) -> Appended:
+        """Give the record its position and LSN in the partition for `date` (a date_of()) and
+        put it in the open batch (lock held)."""
+        part = self._route(date)
         sequence = part.next_sequence
         part.next_sequence = sequence + 1
         lsn = self._next_lsn
