@@ -64,19 +64,28 @@ class Pipeline:
         history = self._statistics.observe(market_key(event), event.probability)
         return EventContext(event, text, geo, history)
 
-    def process(self, event: RawEvent, trace_id: str = "") -> ProcessResult:
+    def process(self, event: RawEvent, trace_id: str = "", original: bool = True) -> ProcessResult:
         """Decide one event. Synchronous, so the duplicate check, the store and the history
-        update are atomic with respect to other calls on the same event loop."""
+        update are atomic with respect to other calls on the same event loop.
+
+        A DUPLICATE result carries the original signal and its rule results; with `original`
+        False only the original's id (`duplicate_of`), which spares reading a signal the
+        repository no longer holds in memory (a ledger read and a protobuf parse)."""
         event_hash = self._hasher(event)
-        original = self._repository.get_by_event_hash(event_hash)
-        if original is not None:
-            return ProcessResult(
-                Outcome.DUPLICATE,
-                event_hash,
-                original.validation_results,
-                signal=original,
-                duplicate_of=original.signal_id,
-            )
+        if not original:
+            duplicate_of = self._repository.signal_id_by_event_hash(event_hash)
+            if duplicate_of is not None:
+                return ProcessResult(Outcome.DUPLICATE, event_hash, duplicate_of=duplicate_of)
+        else:
+            found = self._repository.get_by_event_hash(event_hash)
+            if found is not None:
+                return ProcessResult(
+                    Outcome.DUPLICATE,
+                    event_hash,
+                    found.validation_results,
+                    signal=found,
+                    duplicate_of=found.signal_id,
+                )
         key = market_key(event)
         probability = event.probability
         text = self._analyzer.analyze(event)

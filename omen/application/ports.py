@@ -35,6 +35,13 @@ class SignalRepository(abc.ABC):
     def get_by_event_hash(self, input_event_hash: str) -> OmenSignal | None:
         """The signal emitted for this input_event_hash, or None."""
 
+    def signal_id_by_event_hash(self, input_event_hash: str) -> str | None:
+        """The id of the signal emitted for this input_event_hash, or None: all a duplicate
+        check needs. Repositories that keep older signals out of memory override this so that
+        it reads none."""
+        signal = self.get_by_event_hash(input_event_hash)
+        return None if signal is None else signal.signal_id
+
     @abc.abstractmethod
     def page(
         self,

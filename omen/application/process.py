@@ -79,9 +79,12 @@ class ProcessEvents:
             self._pending.pop(result.signal.signal_id, None)
         return result
 
-    def submit_many(self, events: Sequence[RawEvent], trace_id: str = "") -> SubmittedBatch:
+    def submit_many(
+        self, events: Sequence[RawEvent], trace_id: str = "", originals: bool = True
+    ) -> SubmittedBatch:
         """Decide `events` in order and queue their ledger records with one append; the
-        results may be reported once `SubmittedBatch.durable()` returns.
+        results may be reported once `SubmittedBatch.durable()` returns. `originals`: as
+        Pipeline.process's `original` (False: a DUPLICATE carries only the original's id).
 
         Nothing awaits in between, so no other call's events interleave: the ledger's order
         stays the order the statistics saw events in.
@@ -96,7 +99,7 @@ class ProcessEvents:
         waits: list[Durable] = []
         try:
             for event in events:
-                result = process(event, trace_id)
+                result = process(event, trace_id, originals)
                 results.append(result)
                 outcome = result.outcome
                 if outcome is Outcome.EMITTED:

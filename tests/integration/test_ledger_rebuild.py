@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
@@ -120,4 +121,32 @@ def test_a_bounded_index_holds_only_recent_signals_as_objects_and_answers_the_sa
         assert repository.get(signal.signal_id) == signal
         assert repository.get_by_event_hash(signal.input_event_hash) == signal
     assert sum(isinstance(e, OmenSignal) for e in repository._entries) == held  # not kept
+    ledger.close()
+
+
+def test_a_stream_duplicate_check_reads_no_signal_from_the_ledger(tmp_path: Path):
+    """The stream's duplicate check (submit_many with originals=False) needs only the
+    original's id: for a signal the index holds as a position it reads nothing."""
+    events = _events(7, 300)
+    ledger, repository, _, use_case = _open(tmp_path / "ids", keep_objects=8)
+    first = asyncio.run(use_case.process_many(events))
+    emitted = [r.signal for r in first if r.outcome is Outcome.EMITTED]
+    assert len(emitted) > 50
+    for signal in emitted:
+        assert repository.signal_id_by_event_hash(signal.input_event_hash) == signal.signal_id
+    assert repository.signal_id_by_event_hash("ab" * 32) is None
+    assert repository.signal_id_by_event_hash("not hex") is None
+
+    def no_reads(position: object) -> OmenSignal:
+        raise AssertionError(f"read the signal at {position}")
+
+    repository._load = no_reads
+    again = [replace(e, observed_at_ns=e.observed_at_ns + NS) for e in events]
+    batch = use_case.submit_many(again, originals=False)
+    asyncio.run(batch.durable())
+    ids = {s.input_event_hash: s.signal_id for s in emitted}
+    for before, now in zip(first, batch.results, strict=True):
+        if before.outcome is not Outcome.REJECTED:  # it has a signal: now a duplicate of it
+            assert now.outcome is Outcome.DUPLICATE and now.signal is None
+            assert now.duplicate_of == ids[now.input_event_hash]
     ledger.close()

@@ -410,6 +410,19 @@ def test_the_same_event_observed_later_is_a_duplicate_of_the_original():
     assert len(repository) == 1
 
 
+def test_a_duplicate_without_its_original_carries_only_the_originals_id():
+    repository = InMemorySignalRepository()
+    pipeline = make_pipeline(repository=repository)
+    first = pipeline.process(raw_event())
+    again = pipeline.process(raw_event(observed_at_ns=T0_NS + DAY), original=False)
+    assert (again.outcome, again.duplicate_of) == (Outcome.DUPLICATE, first.signal.signal_id)
+    assert (again.signal, again.validation_results) == (None, ())
+    assert again.input_event_hash == first.input_event_hash
+    # Not a duplicate: decided as usual, whatever the flag.
+    other = pipeline.process(raw_event(event_id="other"), original=False)
+    assert other.outcome is Outcome.EMITTED and len(repository) == 2
+
+
 def test_low_confidence_is_rejected_and_says_why(tmp_path):
     override = tmp_path / "strict.toml"
     override.write_text(

@@ -34,6 +34,7 @@ class LedgerIndexedRepository(SignalRepository, Generic[P]):
         self._keep = keep_objects
         self._objects_from = 0  # entries before this index are positions (once `stored`)
         self._entries: list[OmenSignal | P] = []  # emission order
+        self._ids: list[bytes] = []  # each entry's raw signal id, so a duplicate check loads none
         # Keyed by the raw bytes (16-byte id, 32-byte digest): a start-up rebuild of a million
         # signals then never formats a hex string.
         self._by_id: dict[bytes, int] = {}
@@ -47,6 +48,7 @@ class LedgerIndexedRepository(SignalRepository, Generic[P]):
             raise ValueError(f"a signal for event hash {digest.hex()} already exists")
         index = len(self._entries)
         self._entries.append(entry)
+        self._ids.append(sid)
         self._by_id[sid] = index
         self._by_hash[digest] = index
 
@@ -101,6 +103,13 @@ class LedgerIndexedRepository(SignalRepository, Generic[P]):
         except ValueError:
             return None
         return None if index is None else self._at(index)
+
+    def signal_id_by_event_hash(self, input_event_hash: str) -> str | None:
+        try:
+            index = self._by_hash.get(_digest(input_event_hash))
+        except ValueError:
+            return None
+        return None if index is None else "sig-" + self._ids[index].hex()
 
     def page(
         self,

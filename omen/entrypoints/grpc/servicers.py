@@ -346,7 +346,8 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                     continue
                 violations = [refused]
             invalid[i] = violations
-        batch = self._process.submit_many(events, trace_id)
+        # A DUPLICATE's stream result names the original; it never carries it.
+        batch = self._process.submit_many(events, trace_id, originals=False)
         results = iter(batch.results)
         encoded: list[bytes] = []
         add = encoded.append
