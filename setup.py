@@ -19,7 +19,16 @@ sys.path.insert(0, ROOT)
 
 from build_tools import protogen  # noqa: E402  (needs ROOT on sys.path)
 
-NATIVE_MODULES = ["hashing", "wal", "anomaly", "textmatch", "decision", "signalwire", "eventwire"]
+NATIVE_MODULES = [
+    "hashing",
+    "wal",
+    "anomaly",
+    "textmatch",
+    "decision",
+    "signalwire",
+    "eventwire",
+    "keytable",
+]
 SKIP_EXTENSIONS = os.environ.get("OMEN_NO_EXTENSIONS", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -70,7 +79,11 @@ extensions = (
             f"omen._native.{name}",
             [f"omen/_native/{name}.pyx"],
             include_dirs=["omen/_native"],
-            depends=[f"omen/_native/{name}.pxd", "omen/_native/crc32c.h"],
+            depends=[
+                path
+                for path in (f"omen/_native/{name}.pxd", "omen/_native/crc32c.h")
+                if os.path.exists(os.path.join(ROOT, path))
+            ],
             extra_compile_args=["-O3"],
         )
         for name in NATIVE_MODULES

@@ -10,7 +10,6 @@ from omen import native
 from omen.adapters.ledger.format import LedgerError
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
 from omen.adapters.ledger.signals import (
-    IndexedPosition,
     LedgerSignalStore,
     rebuild,
     signal_at,
@@ -32,7 +31,7 @@ from omen.observability import Metrics
 class App:
     settings: Settings
     ruleset: Ruleset
-    repository: LedgerIndexedRepository[IndexedPosition]
+    repository: LedgerIndexedRepository
     pipeline: Pipeline
     metrics: Metrics
     ledger: Ledger

@@ -14,7 +14,16 @@ import os
 from types import ModuleType
 
 #: The compiled modules of omen/_native; each `name` has a twin `name_py`.
-MODULES = ("hashing", "wal", "anomaly", "textmatch", "decision", "signalwire", "eventwire")
+MODULES = (
+    "hashing",
+    "wal",
+    "anomaly",
+    "textmatch",
+    "decision",
+    "signalwire",
+    "eventwire",
+    "keytable",
+)
 
 
 class NativeUnavailableError(ImportError):
@@ -66,6 +75,7 @@ textmatch: ModuleType = _loaded["textmatch"][0]
 decision: ModuleType = _loaded["decision"][0]
 signalwire: ModuleType = _loaded["signalwire"][0]
 eventwire: ModuleType = _loaded["eventwire"][0]
+keytable: ModuleType = _loaded["keytable"][0]
 
 canonical_encoding = hashing.canonical_encoding
 event_hash = hashing.event_hash
@@ -75,10 +85,13 @@ crc32c = wal.crc32c
 TextAnalyzer = textmatch.TextAnalyzer
 #: The omen.domain.decision.DeciderFactory: geography, rules, classification and the signal.
 Decider = decision.Decider
+#: Fixed-width byte keys numbered in insertion order, with no Python object per key.
+KeyTable = keytable.KeyTable
 
 __all__ = [
     "IS_NATIVE",
     "Decider",
+    "KeyTable",
     "MODULES",
     "NATIVE_STATUS",
     "NativeUnavailableError",
@@ -90,6 +103,7 @@ __all__ = [
     "event_hash",
     "event_hashes",
     "hashing",
+    "keytable",
     "textmatch",
     "wal",
 ]

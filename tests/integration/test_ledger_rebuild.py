@@ -115,12 +115,12 @@ def test_a_bounded_index_holds_only_recent_signals_as_objects_and_answers_the_sa
     emitted = [r.signal for r in answers if r.outcome is Outcome.EMITTED]
     duplicates = [r for r in answers if r.outcome is Outcome.DUPLICATE]
     assert len(emitted) > 100 and duplicates
-    held = sum(isinstance(e, OmenSignal) for e in repository._entries)
+    held = repository.objects_held
     assert held <= 16 + 1, held  # every older one became a position once it was written
     for signal in emitted:
         assert repository.get(signal.signal_id) == signal
         assert repository.get_by_event_hash(signal.input_event_hash) == signal
-    assert sum(isinstance(e, OmenSignal) for e in repository._entries) == held  # not kept
+    assert repository.objects_held == held  # not kept
     ledger.close()
 
 

@@ -48,6 +48,7 @@ def test_no_extensions_forces_every_pure_python_twin():
         "omen._native.decision_py",
         "omen._native.signalwire_py",
         "omen._native.eventwire_py",
+        "omen._native.keytable_py",
     ]
 
 
@@ -63,6 +64,7 @@ def test_require_native_loads_every_compiled_module():
         "omen._native.decision",
         "omen._native.signalwire",
         "omen._native.eventwire",
+        "omen._native.keytable",
     ]
 
 

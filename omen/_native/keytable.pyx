@@ -1,0 +1,210 @@
+"""Compiled twin of keytable_py.py: a table of fixed-width byte keys numbered in insertion order,
+holding no Python object per key.
+
+keytable_py.py is the reference and documents the contract (results, errors and their
+messages): KeyTable here returns the same values and raises the same exceptions.
+tests/unit/test_keytable_parity.py checks both.
+
+Why: a dict of `bytes` keys keeps one small object per key alive forever, and such long-lived
+small objects fragment pymalloc's pools, slowing every later allocation in the process. Here a
+table owns exactly two C blocks, whatever its length:
+
+- keys: every key, `width` bytes each, back to back in insertion order (key i at i * width);
+  grown by PyMem_Realloc, doubling.
+- slots: an open-addressing hash table of int64_t, power-of-two length, at most half full;
+  a slot holds index + 1 of the key it points to, 0 when empty. Linear probing; keys are compared
+  with memcmp against the keys block. Growing doubles the slots and rehashes in C from the
+  stored keys (no key is ever moved, so an index never changes).
+
+The probe start is the key's first 8 bytes (all of them when width < 8) read little-endian,
+multiplied by 2**64 / golden ratio (Fibonacci hashing) and shifted right to keep the top bits.
+The keys are SHA-256 output in practice, but nothing relies on it: keys that differ anywhere in
+their first 8 bytes spread over the table. Keys sharing their first 8 bytes share a probe start;
+they stay correct (memcmp decides) but probing for them is linear in their number.
+
+Only the values add/find/key_at return are Python objects (key_at makes a new bytes each call).
+Everything runs with the GIL held, so a table is safe to share between threads.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
+from cpython.number cimport PyNumber_Index
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+from omen._native.keytable_py import MAX_WIDTH as _TWIN_MAX_WIDTH
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+cdef enum:
+    MAX_WIDTH = 64
+    MIN_SLOTS_LOG2 = 4  # 16 slots
+    MIN_KEYS = 8
+
+assert MAX_WIDTH == _TWIN_MAX_WIDTH
+
+# 2**64 / golden ratio, odd: multiplying by it is a bijection of uint64 whose top bits depend
+# on every bit of the input.
+cdef uint64_t FIBONACCI = 0x9E3779B97F4A7C15ULL
+
+
+cdef inline uint64_t _hash(const unsigned char *key, Py_ssize_t width) noexcept nogil:
+    """The key's first min(width, 8) bytes, little-endian, times FIBONACCI."""
+    cdef uint64_t h = 0
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n = width if width < 8 else 8
+    for i in range(n):
+        h |= (<uint64_t>key[i]) << (8 * i)
+    return h * FIBONACCI
+
+
+cdef inline str _type_error(object key):
+    return f"key must be bytes, not {type(key).__name__}"
+
+
+cdef class KeyTable:
+    """Fixed-width `bytes` keys numbered 0, 1, 2... in insertion order (see keytable_py.py)."""
+
+    cdef unsigned char *_keys    # _keycap * _width bytes, the first _count * _width in use
+    cdef int64_t *_slots         # _nslots slots: index + 1, or 0 when empty
+    cdef Py_ssize_t _width
+    cdef Py_ssize_t _count
+    cdef Py_ssize_t _keycap
+    cdef Py_ssize_t _nslots      # a power of two, >= 2 * _count
+    cdef int _shift              # 64 - log2(_nslots): hash >> _shift is the probe start
+
+    def __cinit__(self, width):
+        w = PyNumber_Index(width)
+        if w < 1 or w > MAX_WIDTH:
+            raise ValueError(f"width must be between 1 and {MAX_WIDTH}, not {w}")
+        self._width = w
+        self._count = 0
+        self._nslots = 1 << MIN_SLOTS_LOG2
+        self._shift = 64 - MIN_SLOTS_LOG2
+        self._slots = <int64_t *>PyMem_Calloc(self._nslots, sizeof(int64_t))
+        if self._slots == NULL:
+            raise MemoryError()
+        self._keycap = MIN_KEYS
+        self._keys = <unsigned char *>PyMem_Realloc(NULL, MIN_KEYS * self._width)
+        if self._keys == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self._keys)
+        PyMem_Free(self._slots)
+        self._keys = NULL
+        self._slots = NULL
+
+    cdef inline Py_ssize_t _probe(self, const unsigned char *key) noexcept:
+        """The slot holding `key`, or the empty slot where it belongs (the table is never
+        full, so the loop ends)."""
+        cdef Py_ssize_t width = self._width
+        cdef uint64_t mask = <uint64_t>self._nslots - 1
+        cdef uint64_t pos = _hash(key, width) >> self._shift
+        cdef int64_t v
+        while True:
+            v = self._slots[pos]
+            if v == 0 or memcmp(self._keys + (v - 1) * width, key, width) == 0:
+                return <Py_ssize_t>pos
+            pos = (pos + 1) & mask
+
+    cdef int _grow_keys(self) except -1:
+        cdef Py_ssize_t cap = self._keycap * 2
+        cdef unsigned char *keys
+        if cap > PY_SSIZE_T_MAX // self._width:
+            raise MemoryError()
+        keys = <unsigned char *>PyMem_Realloc(self._keys, <size_t>(cap * self._width))
+        if keys == NULL:
+            raise MemoryError()
+        self._keys = keys
+        self._keycap = cap
+        return 0
+
+    cdef int _grow_slots(self) except -1:
+        cdef Py_ssize_t n = self._nslots * 2
+        cdef int shift = self._shift - 1
+        cdef uint64_t mask = <uint64_t>n - 1
+        cdef uint64_t pos
+        cdef Py_ssize_t i
+        cdef Py_ssize_t width = self._width
+        cdef int64_t *slots
+        if n > PY_SSIZE_T_MAX // <Py_ssize_t>sizeof(int64_t):
+            raise MemoryError()
+        slots = <int64_t *>PyMem_Calloc(<size_t>n, sizeof(int64_t))
+        if slots == NULL:
+            raise MemoryError()
+        # The keys are distinct: each one goes to the first empty slot from its start.
+        for i in range(self._count):
+            pos = _hash(self._keys + i * width, width) >> shift
+            while slots[pos] != 0:
+                pos = (pos + 1) & mask
+            slots[pos] = i + 1
+        PyMem_Free(self._slots)
+        self._slots = slots
+        self._nslots = n
+        self._shift = shift
+        return 0
+
+    def add(self, key):
+        """Append `key` and return its index; KeyError if it is already in the table."""
+        cdef const unsigned char *k
+        cdef Py_ssize_t pos
+        cdef Py_ssize_t i = self._count
+        if not PyBytes_CheckExact(key):
+            raise TypeError(_type_error(key))
+        if PyBytes_GET_SIZE(key) != self._width:
+            raise ValueError(
+                f"key must be {self._width} bytes long, not {PyBytes_GET_SIZE(key)}"
+            )
+        k = <const unsigned char *>PyBytes_AS_STRING(key)
+        pos = self._probe(k)
+        if self._slots[pos] != 0:
+            raise KeyError(f"key {key.hex()} is already in the table")
+        if i == self._keycap:
+            self._grow_keys()
+        if 2 * (i + 1) > self._nslots:
+            self._grow_slots()
+            pos = self._probe(k)
+        memcpy(self._keys + i * self._width, k, <size_t>self._width)
+        self._slots[pos] = i + 1
+        self._count = i + 1
+        return i
+
+    def find(self, key):
+        """The index of `key`, or -1 if it is absent (a key of the wrong length always is)."""
+        if not PyBytes_CheckExact(key):
+            raise TypeError(_type_error(key))
+        if PyBytes_GET_SIZE(key) != self._width:
+            return -1
+        return self._slots[self._probe(<const unsigned char *>PyBytes_AS_STRING(key))] - 1
+
+    def key_at(self, index):
+        """The key stored at `index` (0 <= index < len(self), else IndexError)."""
+        cdef Py_ssize_t j
+        i = PyNumber_Index(index)
+        if i < 0 or i >= self._count:
+            raise IndexError(f"index {i} out of range for a table of {self._count} keys")
+        j = i
+        return PyBytes_FromStringAndSize(
+            <const char *>(self._keys + j * self._width), self._width
+        )
+
+    def __len__(self):
+        return self._count
+
+    @property
+    def width(self):
+        """The length in bytes of every key."""
+        return self._width
+
+    @property
+    def nbytes(self):
+        """Bytes of the two C blocks (keys and slots), capacity included; exact."""
+        return self._keycap * self._width + self._nslots * <Py_ssize_t>sizeof(int64_t)
+
+    def __reduce__(self):
+        raise TypeError("KeyTable objects cannot be pickled or copied")
+
+    def __repr__(self):
+        return f"KeyTable(width={self._width}, len={self._count})"
