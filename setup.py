@@ -19,16 +19,12 @@ sys.path.insert(0, ROOT)
 
 from build_tools import protogen  # noqa: E402  (needs ROOT on sys.path)
 
-NATIVE_MODULES = [
-    "hashing",
-    "wal",
-    "anomaly",
-    "textmatch",
-    "decision",
-    "signalwire",
-    "eventwire",
-    "keytable",
-]
+# Every omen/_native/<name>.pyx (omen.native.MODULES lists the same names; a test checks it).
+NATIVE_MODULES = sorted(
+    name.removesuffix(".pyx")
+    for name in os.listdir(os.path.join(ROOT, "omen", "_native"))
+    if name.endswith(".pyx")
+)
 SKIP_EXTENSIONS = os.environ.get("OMEN_NO_EXTENSIONS", "").strip().lower() in {"1", "true", "yes"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import omen.native
 
@@ -98,3 +99,11 @@ def test_this_test_run_uses_compiled_code_when_ci_requires_it():
 
     assert crc32c(b"123456789") == 0xE3069283
     assert (omen.native.NATIVE_STATUS == "compiled") == IS_NATIVE
+
+
+def test_the_selector_lists_every_module_setup_py_compiles():
+    # setup.py compiles every omen/_native/*.pyx; each must be selectable and have a twin.
+    native_dir = Path(omen.native.__file__).parent / "_native"
+    compiled = sorted(p.stem for p in native_dir.glob("*.pyx"))
+    assert sorted(omen.native.MODULES) == compiled
+    assert all((native_dir / f"{name}_py.py").is_file() for name in compiled)

@@ -131,24 +131,15 @@ class LedgerIndexedRepository(SignalRepository):
         return signal
 
     def get(self, signal_id: str) -> OmenSignal | None:
-        try:
-            index = self._by_id.find(_sid(signal_id))
-        except ValueError:
-            return None
+        index = _find(self._by_id, _sid, signal_id)
         return None if index < 0 else self._at(index)
 
     def get_by_event_hash(self, input_event_hash: str) -> OmenSignal | None:
-        try:
-            index = self._by_hash.find(_digest(input_event_hash))
-        except ValueError:
-            return None
+        index = _find(self._by_hash, _digest, input_event_hash)
         return None if index < 0 else self._at(index)
 
     def signal_id_by_event_hash(self, input_event_hash: str) -> str | None:
-        try:
-            index = self._by_hash.find(_digest(input_event_hash))
-        except ValueError:
-            return None
+        index = _find(self._by_hash, _digest, input_event_hash)
         return None if index < 0 else "sig-" + self._by_id.key_at(index).hex()
 
     def page(
@@ -170,6 +161,14 @@ class LedgerIndexedRepository(SignalRepository):
             ):
                 found.append(signal)
         return SignalPage(tuple(found), index if index < total else None)
+
+
+def _find(table: native.KeyTable, raw: Callable[[str], bytes], text: str) -> int:
+    """The index of the key `raw(text)` in `table`; -1 when absent or `text` is not hex."""
+    try:
+        return int(table.find(raw(text)))
+    except ValueError:
+        return -1
 
 
 def _digest(event_hash: str) -> bytes:
