@@ -11,9 +11,9 @@ from omen.adapters.ledger.format import LedgerError
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
 from omen.adapters.ledger.signals import (
     LedgerSignalStore,
+    ledger_position,
     rebuild,
     signal_at,
-    stored_position,
 )
 from omen.adapters.proto_codec import SignalWireMemo
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
@@ -71,7 +71,7 @@ def build_app(settings: Settings) -> App:
     prepare_data_dir(settings)
     ruleset = load_ruleset(settings.ruleset_file)
     ledger = open_ledger(settings)
-    repository = LedgerIndexedRepository(signal_at(ledger), stored_position(ledger))
+    repository = LedgerIndexedRepository(signal_at(ledger), ledger_position)
     # The compiled ChangeStatistics when available (same results as the domain's reference).
     statistics = native.anomaly.RollingStatistics.from_params(ruleset.anomaly)
     # The compiled TextMatcher and Decider likewise (same values as the domain's references).

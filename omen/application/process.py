@@ -174,6 +174,12 @@ class SubmittedBatch:
         self._emitted = emitted
         self._pending = pending
 
+    def drop_results(self) -> None:
+        """Forget the results (the caller has encoded its answer from them): a stream's batch
+        waits in a queue for its group commit, and its signals must not live that long. Kept
+        past the message that made them, their memory is reused cold (issue 6's notes)."""
+        self.results = []
+
     async def durable(self) -> None:
         """Return once every record of the batch (and every pending original that one of its
         duplicates refers to) is durable. Cancelling the wait cancels no ledger work."""

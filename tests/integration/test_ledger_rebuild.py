@@ -5,22 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from dataclasses import replace
 from pathlib import Path
 
+from omen.adapters.ledger.files import FileLayer
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
 from omen.adapters.ledger.signals import (
     LedgerSignalStore,
+    ledger_position,
     rebuild,
     signal_at,
-    stored_position,
 )
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.application.process import ProcessEvents
 from omen.domain.signals import OmenSignal, Outcome
+from tests.ledger_support import FaultyFiles
 from tests.support import NS, T0_NS, make_pipeline, raw_event
 
 MARKETS = 12
+
+
+class _GatedFiles(FaultyFiles):
+    """Holds the writer thread inside its first write to a segment until `gate` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.writing = threading.Event()
+
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
+        if self._path(fd).endswith(".wal"):
+            self.writing.set()
+            assert self.gate.wait(10), "the test never opened the gate"
+        super().pwrite(fd, data, offset)
 
 
 def _events(seed: int, count: int, start: int = 0) -> list:
@@ -49,13 +67,16 @@ def _events(seed: int, count: int, start: int = 0) -> list:
     return events
 
 
-def _open(root: Path, keep_objects: int | None = None):
-    ledger = Ledger.open(root, LedgerOptions(segment_bytes=256 * 1024, seal_grace_s=None))
+def _open(root: Path, keep_objects: int | None = None, files: FileLayer | None = None):
+    options = LedgerOptions(segment_bytes=256 * 1024, seal_grace_s=None)
+    ledger = (
+        Ledger.open(root, options) if files is None else Ledger.open(root, options, files=files)
+    )
     if keep_objects is None:
         repository = LedgerIndexedRepository(signal_at(ledger))
     else:
         repository = LedgerIndexedRepository(
-            signal_at(ledger), stored_position(ledger), keep_objects=keep_objects
+            signal_at(ledger), ledger_position, keep_objects=keep_objects
         )
     pipeline = make_pipeline(repository=repository)
     return ledger, repository, pipeline, ProcessEvents(pipeline, LedgerSignalStore(ledger))
@@ -116,11 +137,43 @@ def test_a_bounded_index_holds_only_recent_signals_as_objects_and_answers_the_sa
     duplicates = [r for r in answers if r.outcome is Outcome.DUPLICATE]
     assert len(emitted) > 100 and duplicates
     held = repository.objects_held
-    assert held <= 16 + 1, held  # every older one became a position once it was written
+    assert held <= 16 + 1, held  # every older one became a position once it was appended
     for signal in emitted:
         assert repository.get(signal.signal_id) == signal
         assert repository.get_by_event_hash(signal.input_event_hash) == signal
     assert repository.objects_held == held  # not kept
+    ledger.close()
+
+
+def test_a_signal_whose_record_waits_for_the_writer_is_answered_from_the_ledger_queue(
+    tmp_path: Path,
+):
+    """The index keeps no object for a signal once the ledger accepted its record, written or
+    not: a signal still in the writer's hands is read back from the ledger's queue."""
+    files = _GatedFiles()
+    ledger, repository, _, use_case = _open(tmp_path / "queued", keep_objects=0, files=files)
+    try:
+        events = _events(7, 40)
+        first, _ = use_case.submit(events[0])
+        assert first.outcome is Outcome.EMITTED and first.signal is not None
+        assert files.writing.wait(10)  # the writer holds the first record
+        batch = use_case.submit_many(events[1:])
+        emitted = [first.signal] + [r.signal for r in batch.results if r.signal is not None]
+        assert len(emitted) > 10
+        # The next signal added lets go of the appended ones.
+        later = (use_case.submit(e)[0] for e in _events(9, 20, start=1000))
+        assert any(r.outcome is Outcome.EMITTED for r in later)
+        assert repository.objects_held <= 1  # at most the newest, not appended when added
+        for signal in emitted:
+            assert not ledger.holds(signal.ledger_partition, signal.ledger_sequence)
+            assert repository.get(signal.signal_id) == signal
+            assert repository.get_by_event_hash(signal.input_event_hash) == signal
+    finally:
+        files.gate.set()
+    asyncio.run(batch.durable())
+    for signal in emitted:
+        assert ledger.holds(signal.ledger_partition, signal.ledger_sequence)
+        assert repository.get(signal.signal_id) == signal
     ledger.close()
 
 

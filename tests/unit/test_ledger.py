@@ -179,6 +179,52 @@ def test_get_of_a_position_that_does_not_exist_raises(ledger: Ledger) -> None:
         ledger.get(Position(DAY1, 1))
 
 
+class _GatedFiles(FaultyFiles):
+    """Holds the writer thread inside its first write to a segment until `gate` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.writing = threading.Event()
+
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
+        if _segment(self._path(fd)):
+            self.writing.set()
+            assert self.gate.wait(10), "the test never opened the gate"
+        super().pwrite(fd, data, offset)
+
+
+@contextlib.contextmanager
+def _opened(gate: threading.Event) -> Iterator[None]:
+    """Open the gate on the way out, also when the test fails (or close would wait)."""
+    try:
+        yield
+    finally:
+        gate.set()
+
+
+def test_get_reads_a_record_the_writer_has_not_written_yet(root: Path) -> None:
+    """Accepted records are readable at once (the signal index relies on it): the one in the
+    batch being written and those queued behind it, then the same bytes from the segment."""
+    files = _GatedFiles()
+    with Ledger.open(root, opts(), files=files) as ledger, _opened(files.gate):
+        first = ledger.append(at(0, 0), RTYPE, make_body(0))
+        assert files.writing.wait(10)  # the writer holds the first batch
+        rest = [ledger.append(at(0, n), RTYPE + 1, make_body(n)) for n in (1, 2)]
+        appended = [first, *rest]
+        for n, a in enumerate(appended):
+            assert not ledger.holds(a.position.partition, a.position.sequence)
+            entry = ledger.get(a.position)
+            assert (entry.body, entry.lsn, entry.type) == (make_body(n), a.lsn, RTYPE + (n > 0))
+        with pytest.raises(LedgerError, match="no record"):
+            ledger.get(Position(DAY0, 4))
+        files.gate.set()
+        appended[-1].commit.wait(10)
+        for n, a in enumerate(appended):
+            assert ledger.holds(a.position.partition, a.position.sequence)
+            assert ledger.get(a.position).body == make_body(n)
+
+
 def test_records_for_a_sealed_date_go_to_its_late_partition(ledger: Ledger) -> None:
     append_all(ledger, [make_body(1), make_body(2)])
     ledger.seal(DAY0, timeout=10)

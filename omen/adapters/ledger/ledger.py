@@ -224,8 +224,8 @@ class _Batch:
     __slots__ = ("commit", "items", "opened", "size")
 
     def __init__(self) -> None:
-        # (partition, lsn, type, body), in acceptance order.
-        self.items: list[tuple[_Partition, int, int, bytes]] = []
+        # (partition, sequence, lsn, type, body), in acceptance order.
+        self.items: list[tuple[_Partition, int, int, int, bytes]] = []
         self.size = 0
         self.commit = Commit()
         self.opened = time.monotonic()
@@ -308,6 +308,9 @@ class Ledger:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._queue: deque[_Batch | _Control] = deque()
+        # The batch the writer thread took off the queue and has not finished writing: with
+        # the queue, what `get` reads records from before their segment shows them.
+        self._writing: _Batch | None = None
         self._next_lsn = 1
         self._failed: LedgerFailedError | None = None
         self._closing = False
@@ -578,7 +581,7 @@ class Ledger:
             tail = _Batch()
             self._queue.append(tail)
             self._wake.notify()
-        tail.items.append((part, lsn, record_type, body))
+        tail.items.append((part, sequence, lsn, record_type, body))
         tail.size += size
         return Appended(part.name, sequence, lsn, tail.commit)
 
@@ -647,9 +650,13 @@ class Ledger:
                         self._wake.wait(remaining)
                 if self._queue:
                     item = self._queue.popleft()
+                    if isinstance(item, _Batch):
+                        self._writing = item
             try:
                 if isinstance(item, _Batch):
                     self._write_batch(item)
+                    with self._lock:  # its records are in their segments now
+                        self._writing = None
                 elif isinstance(item, _Control):
                     self._run_control(item)
                 now = time.monotonic()
@@ -667,7 +674,7 @@ class Ledger:
 
     def _write_batch(self, batch: _Batch) -> None:
         runs: dict[int, tuple[_Partition, list[tuple[int, bytes, int]]]] = {}
-        for part, lsn, rtype, body in batch.items:
+        for part, _, lsn, rtype, body in batch.items:
             runs.setdefault(id(part), (part, []))[1].append((rtype, body, lsn))
         touched: list[int] = []
         for part, records in runs.values():
@@ -678,7 +685,7 @@ class Ledger:
         else:
             self._dirty.update(touched)
         if batch.items:
-            self._acked_lsn = batch.items[-1][1]  # items are in LSN order
+            self._acked_lsn = batch.items[-1][2]  # items are in LSN order
         batch.commit._complete(None)
         for listener in self._commit_listeners:
             try:
@@ -844,6 +851,7 @@ class Ledger:
             self._failed = error
             pending = list(self._queue)
             self._queue.clear()
+            self._writing = None
         for failed in ([item] if item is not None else []) + pending:
             if not failed.commit.done:  # (interval mode: an acknowledgement is never revoked)
                 failed.commit._complete(error)
@@ -1082,7 +1090,33 @@ class Ledger:
         return at >= 0 and sequence - segments[at].first_sequence < segments[at].count
 
     def get(self, position: Position) -> Entry:
-        """One record by position (LedgerError when there is no such record)."""
+        """One record by position (LedgerError when there is no such record), also one that
+        append has accepted but the writer thread has not written yet."""
+        entry = self._written(position)
+        if entry is None:
+            entry = self._unwritten(position)
+        if entry is None:  # written between the two looks
+            entry = self._written(position)
+        if entry is None:
+            raise LedgerError(f"no record {position.partition}/{position.sequence}")
+        return entry
+
+    def _unwritten(self, position: Position) -> Entry | None:
+        """The record at `position` if it waits in the queue or in the batch being written.
+        The writer makes a batch's records visible in their segments before it drops the batch
+        (both under the lock), so a record is always in one of the two places."""
+        name, sequence = position.partition, position.sequence
+        with self._lock:
+            batches = [b for b in self._queue if isinstance(b, _Batch)]
+            if self._writing is not None:
+                batches.append(self._writing)
+            for batch in batches:
+                for part, seq, lsn, rtype, body in batch.items:
+                    if seq == sequence and part.name == name:
+                        return Entry(position, lsn, rtype, body)
+        return None
+
+    def _written(self, position: Position) -> Entry | None:
         for seg in self.segments(position.partition):
             index = position.sequence - seg.first_sequence
             if 0 <= index < seg.count:
@@ -1102,7 +1136,7 @@ class Ledger:
                     self._check_archive_read(position.partition, seg.path, exc)
                     raise
                 return Entry(position, lsn, rtype, bytes(body))
-        raise LedgerError(f"no record {position.partition}/{position.sequence}")
+        return None
 
     def _check_archive_read(self, name: str, path: str, exc: OSError) -> None:
         """Reading archived partition `name`'s copy failed (it moved since it was scanned)."""

@@ -117,18 +117,12 @@ def signal_of(entry: Entry) -> OmenSignal:
 IndexedPosition = tuple[str, int]
 
 
-def stored_position(ledger: Ledger) -> Callable[[OmenSignal], IndexedPosition | None]:
-    """For the repository: a signal's ledger position once the ledger holds its record (it can
-    then be read back), else None."""
-    holds = ledger.holds
-
-    def stored(signal: OmenSignal) -> IndexedPosition | None:
-        partition, sequence = signal.ledger_partition, signal.ledger_sequence
-        if not partition or not holds(partition, sequence):
-            return None
-        return (partition, sequence)
-
-    return stored
+def ledger_position(signal: OmenSignal) -> IndexedPosition | None:
+    """For the repository: the signal's ledger position once the ledger accepted its record
+    (Ledger.get reads it from then on, from the writer's queue until it is written), else
+    None."""
+    partition = signal.ledger_partition
+    return (partition, signal.ledger_sequence) if partition else None
 
 
 def signal_at(ledger: Ledger) -> Callable[[IndexedPosition], OmenSignal]:

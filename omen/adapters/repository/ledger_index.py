@@ -2,18 +2,25 @@
 
 Signals restored at start-up are held as positions, so rebuilding the index parses no protobuf
 at all: a duplicate check needs only the event hash, and GetSignal / ListSignals / a DUPLICATE
-answer decode the one signal they return. Signals emitted by this process start as objects; with
-a `stored` callback (the server's), only the most recent `keep_objects` stay objects: older ones
-are replaced by their position once the ledger holds their record, and signals loaded back are
-not kept. Without the callback (tests, tools) every signal stays an object.
+answer decode the one signal they return (omen._native.signalwire's compiled decoder). Signals
+emitted by this process start as objects; with a `stored` callback (the server's), only the most
+recent `keep_objects` stay objects: older ones are replaced by their position once the ledger
+has accepted their record (it reads records still waiting for the writer thread from its queue),
+and signals loaded back are not kept. Without the callback (tests, tools)
+every signal stays an object.
+
+The object window is small on purpose. Keeping a signal's object graph (~30 objects, ~4 KB with
+its texts) alive for longer than the stream message that made it means its memory is reused
+long after it was last touched: every later allocation of the pipeline then lands in cold
+memory. Measured in two processes side by side (issue 6's notes), a window of 1,024 signals
+cost ~25% more CPU per event than one of 64, from the first second on, with the cycle collector
+off as well as on; 65,536 cost the same as 1,024.
 
 Nothing is kept per signal as a Python object, beyond the object window: the event digests and
 signal ids live in two compiled key tables (omen._native.keytable: the keys side by side in one
 buffer, no object per key), the positions in two arrays. A million signals take ~0.1 KB each.
 Holding a few small objects per signal for good instead (bytes keys, ints, position tuples) cost
-~0.3 KB each and, worse, scattered them through the allocator's pools, so every allocation the
-pipeline made afterwards landed in cold memory: a server that had emitted a million signals
-spent ~1.5x the CPU per event of a fresh one (issue 6's notes).
+~0.3 KB each and scattered them through the allocator's pools, with the same effect.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from omen.application.ports import SignalPage, SignalRepository
 from omen.domain.signals import OmenSignal, SignalCategory
 
 _NO_PARTITION = 0xFFFFFFFF  # an entry that is (still) an object
+#: How many of the most recent signals the server's index keeps as objects (older ones stay
+#: objects only until the ledger has accepted their records).
+KEEP_OBJECTS = 64
 
 
 class LedgerIndexedRepository(SignalRepository):
@@ -34,10 +44,10 @@ class LedgerIndexedRepository(SignalRepository):
         self,
         load: Callable[[Position], OmenSignal],
         stored: Callable[[OmenSignal], Position | None] | None = None,
-        keep_objects: int = 65_536,
+        keep_objects: int = KEEP_OBJECTS,
     ):
         """`load` reads a signal at a position; `stored` gives a signal's position once the
-        ledger holds its record (None: not yet, or not in the ledger)."""
+        ledger has accepted its record and `load` can read it (None: not yet)."""
         self._load = load
         self._stored = stored
         self._keep = keep_objects
@@ -94,7 +104,7 @@ class LedgerIndexedRepository(SignalRepository):
 
     def _demote(self) -> None:
         """Replace the oldest objects beyond `keep_objects` by their positions, as far as the
-        ledger holds them (the rest is tried again on a later add)."""
+        ledger has accepted them (the rest is tried again on a later add)."""
         stored, objects = self._stored, self._objects
         assert stored is not None
         index, end = self._objects_from, len(self._by_hash) - self._keep

@@ -375,6 +375,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 convert.fill_stream_result(out, cid, result)
                 add(bytes(out.SerializeToString(deterministic=True)))
         outcomes.update(result.outcome for result in batch.results)
+        batch.drop_results()
         if invalid:
             outcomes[Outcome.INVALID] += len(invalid)
         return _encode_results(encoded), batch, outcomes
