@@ -64,6 +64,10 @@ class Pipeline:
         history = self._statistics.observe(market_key(event), event.probability)
         return EventContext(event, text, geo, history)
 
+    def settle(self) -> None:
+        """Call once the ledger has accepted the records of the signals processed so far."""
+        self._repository.settle()
+
     def process(self, event: RawEvent, trace_id: str = "", original: bool = True) -> ProcessResult:
         """Decide one event. Synchronous, so the duplicate check, the store and the history
         update are atomic with respect to other calls on the same event loop.

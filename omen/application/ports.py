@@ -35,6 +35,13 @@ class SignalRepository(abc.ABC):
     def get_by_event_hash(self, input_event_hash: str) -> OmenSignal | None:
         """The signal emitted for this input_event_hash, or None."""
 
+    def settle(self) -> None:
+        """The ledger has accepted the records of every signal added so far (their ledger
+        positions are set). A repository that can read signals back by position lets go of
+        their objects here, so that none outlives the message that made it. Nothing to do
+        for a repository that keeps every signal in memory."""
+        return None
+
     def signal_id_by_event_hash(self, input_event_hash: str) -> str | None:
         """The id of the signal emitted for this input_event_hash, or None: all a duplicate
         check needs. Repositories that keep older signals out of memory override this so that

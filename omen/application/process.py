@@ -59,6 +59,7 @@ class ProcessEvents:
             signal = result.signal
             assert signal is not None
             ticket = self._ledger.append_signal(signal, market_key(event), event.probability)
+            self._pipeline.settle()
             if not ticket.durable.done:
                 self._pending[signal.signal_id] = ticket.durable
             return result, ticket.durable
@@ -126,8 +127,10 @@ class ProcessEvents:
             # The index and the statistics already hold what was decided: so must the ledger.
             if records:
                 self._ledger.append_many(records)
+                self._pipeline.settle()
             raise
         tickets = self._ledger.append_many(records) if records else []
+        self._pipeline.settle()
         emitted: list[str] = []
         last: Durable | None = None
         for record, ticket in zip(records, tickets, strict=True):

@@ -2,19 +2,20 @@
 
 Signals restored at start-up are held as positions, so rebuilding the index parses no protobuf
 at all: a duplicate check needs only the event hash, and GetSignal / ListSignals / a DUPLICATE
-answer decode the one signal they return (omen._native.signalwire's compiled decoder). Signals
-emitted by this process start as objects; with a `stored` callback (the server's), only the most
-recent `keep_objects` stay objects: older ones are replaced by their position once the ledger
-has accepted their record (it reads records still waiting for the writer thread from its queue),
-and signals loaded back are not kept. Without the callback (tests, tools)
-every signal stays an object.
+answer decode the one signal they return. Signals emitted by this process start as objects; with
+a `stored` callback (the server's), `settle` (called once the ledger has accepted their records,
+at the end of each message) replaces all but the `keep_objects` most recent (none, by default)
+by their positions: the ledger reads a record still waiting for its writer thread from its
+queue. Signals loaded back are not kept. Without the callback (tests, tools) every signal stays
+an object.
 
-The object window is small on purpose. Keeping a signal's object graph (~30 objects, ~4 KB with
-its texts) alive for longer than the stream message that made it means its memory is reused
-long after it was last touched: every later allocation of the pipeline then lands in cold
-memory. Measured in two processes side by side (issue 6's notes), a window of 1,024 signals
-cost ~25% more CPU per event than one of 64, from the first second on, with the cycle collector
-off as well as on; 65,536 cost the same as 1,024.
+No object outlives its message on purpose. Keeping a signal's object graph (~30 objects, ~4 KB
+with its texts) alive for longer means its memory is reused long after it was last touched:
+every later allocation of the pipeline then lands in cold memory. Measured in two processes side
+by side (issue 6's notes), keeping the 1,024 most recent signals as objects cost ~25% more CPU
+per event than keeping 64, from the first second on and with the cycle collector off as well;
+65,536 cost the same as 1,024; holding objects until the writer had written their records cost
+~20%.
 
 Nothing is kept per signal as a Python object, beyond the object window: the event digests and
 signal ids live in two compiled key tables (omen._native.keytable: the keys side by side in one
@@ -34,9 +35,9 @@ from omen.application.ports import SignalPage, SignalRepository
 from omen.domain.signals import OmenSignal, SignalCategory
 
 _NO_PARTITION = 0xFFFFFFFF  # an entry that is (still) an object
-#: How many of the most recent signals the server's index keeps as objects (older ones stay
-#: objects only until the ledger has accepted their records).
-KEEP_OBJECTS = 64
+#: How many of the most recent signals the server's index keeps as objects once the ledger has
+#: accepted their records (until then, every signal is one).
+KEEP_OBJECTS = 0
 
 
 class LedgerIndexedRepository(SignalRepository):
@@ -74,11 +75,12 @@ class LedgerIndexedRepository(SignalRepository):
     def _put(
         self, digest: bytes, sid: bytes, signal: OmenSignal | None, position: Position | None
     ) -> None:
-        if self._by_hash.find(digest) >= 0:
-            raise ValueError(f"a signal for event hash {digest.hex()} already exists")
         if self._by_id.find(sid) >= 0:
             raise ValueError(f"a signal with id sig-{sid.hex()} already exists")
-        index = self._by_hash.add(digest)
+        try:
+            index = self._by_hash.add(digest)
+        except KeyError:
+            raise ValueError(f"a signal for event hash {digest.hex()} already exists") from None
         self._by_id.add(sid)
         if position is None:
             self._parts.append(_NO_PARTITION)
@@ -99,14 +101,13 @@ class LedgerIndexedRepository(SignalRepository):
 
     def add(self, signal: OmenSignal) -> None:
         self._put(_digest(signal.input_event_hash), _sid(signal.signal_id), signal, None)
-        if self._stored is not None and len(self._by_hash) - self._objects_from > self._keep:
-            self._demote()
 
-    def _demote(self) -> None:
+    def settle(self) -> None:
         """Replace the oldest objects beyond `keep_objects` by their positions, as far as the
-        ledger has accepted them (the rest is tried again on a later add)."""
+        ledger has accepted them (the rest is tried again on the next settle)."""
         stored, objects = self._stored, self._objects
-        assert stored is not None
+        if stored is None or len(self._by_hash) - self._objects_from <= self._keep:
+            return
         index, end = self._objects_from, len(self._by_hash) - self._keep
         while index < end:
             signal = objects.get(index)
