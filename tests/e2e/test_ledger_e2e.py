@@ -206,6 +206,24 @@ def test_ledger_rpcs_list_read_seal_verify_and_late_partition(ledger_server: Ser
             tomorrow.event.observed_at.seconds += 86_400
             ok = stub.Process(tomorrow, metadata=AUTH, timeout=10)
             assert ok.outcome == service_pb2.OUTCOME_EMITTED
+            # In a stream message, each closed-date event fails alone, whatever its neighbours.
+            days = [1, 0, 1, 1, 0, 2, 0]  # days after TODAY: 0 is closed
+            request = service_pb2.ProcessStreamRequest()
+            for n, day in enumerate(days):
+                item = request.events.add(correlation_id=f"c{n}")
+                item.event.CopyFrom(_event(200 + n, 0.4 + n / 50, f"m-mixed-{n}").event)
+                item.event.observed_at.seconds += 86_400 * day
+            [response] = list(stub.ProcessStream(iter([request]), metadata=AUTH, timeout=10))
+            results = list(response.results)
+            assert [r.correlation_id for r in results] == [f"c{n}" for n in range(len(days))]
+            for n, (day, result) in enumerate(zip(days, results, strict=True)):
+                if day == 0:
+                    assert result.outcome == service_pb2.OUTCOME_INVALID, n
+                    [violation] = result.field_violations
+                    assert violation.field == f"events[{n}].event.observed_at"
+                    assert "both sealed" in violation.description
+                else:
+                    assert result.outcome == service_pb2.OUTCOME_EMITTED, (n, result)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import grpc
 
 from omen import native
 from omen._proto import service_pb2, service_pb2_grpc, signal_pb2
-from omen.adapters.ledger.format import LedgerError, is_partition_name
+from omen.adapters.ledger.format import NS_PER_DAY, LedgerError, is_partition_name
 from omen.adapters.ledger.ledger import Ledger, PartitionSummary
 from omen.adapters.ledger.records import RecordType
 from omen.adapters.ledger.signals import signal_of
@@ -337,11 +337,18 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         events: list[RawEvent] = []
         invalid: dict[int, list[FieldViolation]] = {}
         refusal = self._process.refusal
+        # The ledger refuses events by UTC date: one look per date a message's events fall on.
+        open_day = -1
         for i, (_, event, violations) in enumerate(decoded):
             if not violations:
                 assert event is not None
+                day = event.observed_at_ns // NS_PER_DAY
+                if day == open_day:
+                    events.append(event)
+                    continue
                 refused = refusal(event, f"events[{i}].event")
                 if refused is None:
+                    open_day = day
                     events.append(event)
                     continue
                 violations = [refused]
