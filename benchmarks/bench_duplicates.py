@@ -1,17 +1,17 @@
 """Duplicate checks on the stream path: re-observed events whose originals are recent or old.
 
 Re-polling a Polymarket market that has not changed yields the same event (event_id is stable
-per market), so a live ingest stream carries many DUPLICATEs. The server's index keeps only its
-65,536 most recent signals as objects and older ones as ledger positions. A stream result for a
-duplicate names the original (`duplicate_of`) and never carries it, so the stream asks the
-index for the original's id only (`submit_many(..., originals=False)`); asking for the original
-itself (`originals=True`, what unary Process needs) reads an old one back from the ledger and
-parses it.
+per market), so a live ingest stream carries many DUPLICATEs. The server's index holds a signal
+as an object only until the ledger has accepted its record, then as its ledger position. A
+stream result for a duplicate names the original (`duplicate_of`) and never carries it, so the
+stream asks the index for the original's id only (`submit_many(..., originals=False)`); asking
+for the original itself (`originals=True`, what unary Process needs) reads it back from the
+ledger and decodes it (omen._native.signalwire.decode_signal), recent or old.
 
 In one process, as `omen serve` builds it (build_app: compiled modules, ledger with fsync
-durability in a temporary directory): emit --signals signals (default 80,000, beyond the index's
-object window), then submit messages of 100 re-observed events whose originals are the oldest
-("old") or the newest ("recent"), both ways, alternating, and print the median time per event.
+durability in a temporary directory): emit --signals signals (default 80,000), then submit
+messages of 100 re-observed events whose originals are the oldest ("old") or the newest
+("recent"), both ways, alternating, and print the median time per event.
 
 Usage: python benchmarks/bench_duplicates.py [--signals N] [--events N] [--repeats N] [--json PATH]
 """

@@ -27,3 +27,15 @@ def encode_results(results: Iterable[bytes]) -> bytes:
 def direct_fields() -> dict[str, bool]:
     """Each field read from a domain object, "Class.field" -> True when it is read straight
     from its slot (compiled module only; the twin has no such path)."""
+
+class SignalDecodeError(ValueError):
+    """Bytes upb rejects as an omen.v1.OmenSignal ("malformed OmenSignal: <what> at byte N")."""
+
+def decode_signal(data: bytes | bytearray | memoryview) -> OmenSignal:
+    """The domain OmenSignal of a serialised omen.v1.OmenSignal, equal to signal_from_proto of
+    the parsed message; SignalDecodeError where upb rejects the bytes, the domain enum's
+    ValueError for an enum number it lacks."""
+
+def fast_layouts() -> dict[str, bool]:
+    """Each class decode_signal() builds -> True when built without running its __init__
+    (compiled module only)."""

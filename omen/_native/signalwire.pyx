@@ -1,5 +1,7 @@
 """Compiled twin of signalwire_py.py: the protobuf wire encoding of a domain OmenSignal and of
-the stream's EMITTED results, written straight from the domain objects.
+the stream's EMITTED results, written straight from the domain objects; and decode_signal(),
+which reads a serialised omen.v1.OmenSignal straight into the domain objects (see "Decoding"
+below).
 
 Why: an emitted signal is serialised for its ledger record and again for the stream response
 that reports it, and building the omen.v1.OmenSignal message to do so (some twenty upb objects)
@@ -24,6 +26,7 @@ reaches 128 bytes, moved forward by the extra length bytes once it is complete: 
 size precomputation.
 """
 
+cimport cython
 from cpython.bytes cimport (
     PyBytes_AS_STRING,
     PyBytes_Check,
@@ -41,11 +44,48 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.number cimport PyNumber_Index, PyNumber_Long
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_New
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_Check
-from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcpy, memmove
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memmove
 
-from omen._native.slots cimport Field, field_of, get
+from omen._native.eventwire cimport (
+    E_END_GROUP,
+    E_FIELD_ZERO,
+    E_INVALID_TAG,
+    E_LENGTH_BEYOND,
+    E_LONG_LENGTH,
+    E_LONG_VARINT,
+    E_NONE,
+    E_TOO_DEEP,
+    E_TRUNCATED_FIXED32,
+    E_TRUNCATED_FIXED64,
+    E_TRUNCATED_LENGTH,
+    E_TRUNCATED_TAG,
+    E_TRUNCATED_VARINT,
+    E_UNTERMINATED_GROUP,
+    E_UTF8,
+    E_WIRE_TYPE,
+    MAX_DEPTH,
+    Err,
+    fail,
+    load_double,
+    read_field,
+    read_length,
+    read_varint,
+    skip_value,
+)
+from omen._native.slots cimport (
+    Field,
+    Layout,
+    PyObject_GC_UnTrack,
+    PyType_GenericAlloc,
+    field_of,
+    get,
+    layout_init,
+    layout_make,
+)
 
 from omen.domain.events import Location as _Location
 from omen.domain.signals import ConfidenceFactor as _ConfidenceFactor
@@ -56,9 +96,27 @@ from omen.domain.signals import ImpactHints as _ImpactHints
 from omen.domain.signals import OmenSignal as _OmenSignal
 from omen.domain.signals import TemporalContext as _TemporalContext
 from omen.domain.signals import ValidationResult as _ValidationResult
+from omen.domain.signals import ConfidenceLevel as _ConfidenceLevel
+from omen.domain.signals import ImpactDirection as _ImpactDirection
+from omen.domain.signals import RuleStatus as _RuleStatus
+from omen.domain.signals import SignalCategory as _SignalCategory
+from omen.domain.signals import SignalStatus as _SignalStatus
+from omen.domain.signals import SignalType as _SignalType
+from omen.domain.signals import TimeHorizon as _TimeHorizon
+from omen._native.eventwire_py import MAX_DEPTH as _TWIN_MAX_DEPTH
+from omen._native.signalwire_py import SignalDecodeError
 
 
 cdef extern from "Python.h":
+    object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
+    # The same function, its result unchecked: a new reference, or NULL with an exception set.
+    PyObject *decode_utf8_or_null "PyUnicode_DecodeUTF8" (
+        const char *s, Py_ssize_t size, const char *errors
+    )
+    void PyErr_Clear()
+    int gc_is_object "PyObject_IS_GC" (PyObject *obj)
+    int gc_is_tracked "PyObject_GC_IsTracked" (PyObject *obj)
+    void tuple_set_item "PyTuple_SET_ITEM" (PyObject *p, Py_ssize_t pos, PyObject *o)
     bint PyUnicode_IS_ASCII(object o)
     void *PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
@@ -643,3 +701,998 @@ def encode_results(results):
         memcpy(target, PyBytes_AS_STRING(result), <size_t>size)
         target += size
     return out
+
+
+# --- Decoding --------------------------------------------------------------------------------
+#
+# decode_signal(data) is signal_from_proto(m) after m.ParseFromString(data) (proto_codec), for
+# every input, without the upb message in between; signalwire_py.py is the reference and
+# documents the contract (wire semantics, types, errors). The wire is read with eventwire's
+# readers (eventwire.pxd: the first problem is kept in an Err, what and where, instead of being
+# raised), strings are made by PyUnicode_DecodeUTF8 (CPython's strict decoder accepts exactly
+# the UTF-8 upb accepts), doubles are loaded little-endian explicitly, and every domain object is
+# built as its __init__ would build it, without running it, and left out of the cycle collector
+# (slots.pxd: layout_make, acyclic), as decision.pyx builds the signals it emits.
+#
+# Singular submessages merge over occurrences, so their fields (and all top-level ones) are
+# collected in a _Parts and the objects built once the whole input has parsed; each occurrence
+# of a repeated submessage is built as soon as it has parsed. An enum number the domain lacks is
+# found by the tables below; the ValueError is then raised by the enum class itself, after the
+# parse and in signal_from_proto's order, so the exception and message are the reference's.
+
+assert MAX_DEPTH == _TWIN_MAX_DEPTH
+
+# Each message's tags (field number << 3 | wire type) that decode_signal reads.
+cdef enum:
+    K_SIGNAL_ID = 1 << 3 | 2
+    K_INPUT_EVENT_HASH = 2 << 3 | 2
+    K_SOURCE_EVENT_ID = 3 << 3 | 2
+    K_SOURCE = 4 << 3 | 2
+    K_MARKET_ID = 5 << 3 | 2
+    K_TITLE = 6 << 3 | 2
+    K_DESCRIPTION = 7 << 3 | 2
+    K_PROBABILITY = 8 << 3 | 1
+    K_ESTIMATE = 9 << 3 | 0
+    K_CONFIDENCE_SCORE = 10 << 3 | 1
+    K_CONFIDENCE_LEVEL = 11 << 3 | 0
+    K_CONFIDENCE_FACTORS = 12 << 3 | 2
+    K_CONFIDENCE_INTERVAL = 13 << 3 | 2
+    K_CATEGORY = 14 << 3 | 0
+    K_SIGNAL_TYPE = 15 << 3 | 0
+    K_STATUS = 16 << 3 | 0
+    K_GEOGRAPHIC = 17 << 3 | 2
+    K_TEMPORAL = 18 << 3 | 2
+    K_EVIDENCE = 19 << 3 | 2
+    K_VALIDATION_RESULTS = 20 << 3 | 2
+    K_IMPACT_HINTS = 21 << 3 | 2
+    K_RULESET_VERSION = 22 << 3 | 2
+    K_TRACE_ID = 23 << 3 | 2
+    K_OBSERVED_AT = 24 << 3 | 2
+    K_GENERATED_AT = 25 << 3 | 2
+    K_LEDGER_PARTITION = 26 << 3 | 2
+    K_LEDGER_SEQUENCE = 27 << 3 | 0
+    # The submessages' fields by wire type: LEN_n, F64_n (fixed64) and VARINT_n for field n.
+    LEN_1 = 1 << 3 | 2
+    LEN_2 = 2 << 3 | 2
+    LEN_3 = 3 << 3 | 2
+    LEN_4 = 4 << 3 | 2
+    LEN_5 = 5 << 3 | 2
+    F64_1 = 1 << 3 | 1
+    F64_2 = 2 << 3 | 1
+    F64_3 = 3 << 3 | 1
+    F64_4 = 4 << 3 | 1
+    VARINT_1 = 1 << 3 | 0
+    VARINT_2 = 2 << 3 | 0
+    VARINT_3 = 3 << 3 | 0
+
+# The string fields E_UTF8 names (Err.arg1 indexes _TEXT_NAMES).
+cdef enum:
+    N_SIGNAL_ID = 0
+    N_INPUT_EVENT_HASH
+    N_SOURCE_EVENT_ID
+    N_SOURCE
+    N_MARKET_ID
+    N_TITLE
+    N_DESCRIPTION
+    N_FACTOR_NAME
+    N_REGIONS
+    N_CHOKEPOINTS
+    N_COORDINATE_NAME
+    N_COORDINATE_REGION_CODE
+    N_EVIDENCE_KIND
+    N_EVIDENCE_DESCRIPTION
+    N_EVIDENCE_URL
+    N_RULE_NAME
+    N_RULE_VERSION
+    N_RULE_REASON
+    N_DOMAINS
+    N_KEYWORDS
+    N_ROUTING_KEY
+    N_RULESET_VERSION
+    N_TRACE_ID
+    N_LEDGER_PARTITION
+
+_TEXT_NAMES = (
+    "signal_id",
+    "input_event_hash",
+    "source_event_id",
+    "source",
+    "market_id",
+    "title",
+    "description",
+    "confidence_factors.name",
+    "geographic.regions",
+    "geographic.chokepoints",
+    "geographic.coordinates.name",
+    "geographic.coordinates.region_code",
+    "evidence.kind",
+    "evidence.description",
+    "evidence.url",
+    "validation_results.rule_name",
+    "validation_results.rule_version",
+    "validation_results.reason",
+    "impact_hints.domains",
+    "impact_hints.keywords",
+    "impact_hints.routing_key",
+    "ruleset_version",
+    "trace_id",
+    "ledger_partition",
+)
+
+
+cdef str _what(Err *e):
+    """The twin's wording of the problem `e` records (eventwire_py's, without the offset)."""
+    cdef int code = e.code
+    if code == E_TRUNCATED_TAG:
+        return "truncated tag"
+    if code == E_INVALID_TAG:
+        return "invalid tag"
+    if code == E_TRUNCATED_VARINT:
+        return "truncated varint"
+    if code == E_LONG_VARINT:
+        return "varint longer than 10 bytes"
+    if code == E_TRUNCATED_LENGTH:
+        return "truncated length"
+    if code == E_LONG_LENGTH:
+        return "length longer than 5 bytes"
+    if code == E_LENGTH_BEYOND:
+        return f"length {e.arg1} exceeds the {e.arg2} bytes left"
+    if code == E_TRUNCATED_FIXED64:
+        return "truncated fixed64"
+    if code == E_TRUNCATED_FIXED32:
+        return "truncated fixed32"
+    if code == E_TOO_DEEP:
+        return f"nesting deeper than {MAX_DEPTH} levels"
+    if code == E_UNTERMINATED_GROUP:
+        return f"group {e.arg1} not terminated"
+    if code == E_END_GROUP:
+        return f"unexpected end-group tag {e.arg1}"
+    if code == E_WIRE_TYPE:
+        return f"invalid wire type {e.arg1}"
+    if code == E_FIELD_ZERO:
+        return "field number 0"
+    if code == E_UTF8:
+        return f"invalid UTF-8 in {_TEXT_NAMES[e.arg1]}"
+    raise AssertionError(f"signalwire: no problem recorded (code {code})")
+
+
+cdef Layout L_ConfidenceFactor
+cdef Layout L_ConfidenceInterval
+cdef Layout L_GeographicContext
+cdef Layout L_Location
+cdef Layout L_TemporalContext
+cdef Layout L_Evidence
+cdef Layout L_ValidationResult
+cdef Layout L_ImpactHints
+cdef Layout L_OmenSignal
+layout_init(&L_ConfidenceFactor, _ConfidenceFactor, acyclic=True)
+layout_init(&L_ConfidenceInterval, _ConfidenceInterval, acyclic=True)
+layout_init(&L_GeographicContext, _GeographicContext, acyclic=True)
+layout_init(&L_Location, _Location, acyclic=True)
+layout_init(&L_TemporalContext, _TemporalContext, acyclic=True)
+layout_init(&L_Evidence, _Evidence, acyclic=True)
+layout_init(&L_ValidationResult, _ValidationResult, acyclic=True)
+layout_init(&L_ImpactHints, _ImpactHints, acyclic=True)
+layout_init(&L_OmenSignal, _OmenSignal, acyclic=True)
+
+
+def fast_layouts():
+    """Each class decode_signal() builds -> True when it is built without running its __init__
+    (slots.pxd)."""
+    cdef Layout *layouts[9]
+    layouts[:] = [
+        &L_OmenSignal, &L_ConfidenceFactor, &L_ConfidenceInterval, &L_GeographicContext,
+        &L_Location, &L_TemporalContext, &L_Evidence, &L_ValidationResult, &L_ImpactHints,
+    ]
+    return {cls.__name__: layouts[i].fast for i, cls in enumerate(_CLASSES)}
+
+
+cdef tuple _members(object cls):
+    """The members of the IntEnum `cls` by number (None where it has none)."""
+    table = [None] * (max([int(m) for m in cls]) + 1)
+    for m in cls:
+        table[int(m)] = m
+    return tuple(table)
+
+
+cdef tuple _CONFIDENCE_LEVELS = _members(_ConfidenceLevel)
+cdef tuple _SIGNAL_CATEGORIES = _members(_SignalCategory)
+cdef tuple _SIGNAL_TYPES = _members(_SignalType)
+cdef tuple _SIGNAL_STATUSES = _members(_SignalStatus)
+cdef tuple _TIME_HORIZONS = _members(_TimeHorizon)
+cdef tuple _RULE_STATUSES = _members(_RuleStatus)
+cdef tuple _IMPACT_DIRECTIONS = _members(_ImpactDirection)
+cdef str _EMPTY_STR = ""
+cdef tuple _EMPTY_TUPLE = ()
+
+
+cdef inline object member(tuple table, int32_t number):
+    """The member numbered `number`, or None."""
+    if 0 <= number < len(table):
+        return table[number]
+    return None
+
+
+cdef object enum_of(tuple table, object cls, int32_t number):
+    """cls(number): the member, or the ValueError the enum class raises for a number it lacks."""
+    found = member(table, number)
+    if found is None:
+        return cls(number)
+    return found
+
+
+cdef object ns_of(int64_t seconds, int32_t nanos):
+    """seconds * 10**9 + nanos, as proto_codec._ns computes it (Python ints: never overflows)."""
+    if -9_000_000_000 <= seconds <= 9_000_000_000:  # no int64 overflow
+        return seconds * 1_000_000_000 + nanos
+    return seconds * _NS_OBJ + nanos
+
+
+# The entries of a repeated field, collected without a list: references held in a buffer inside
+# the _Parts (on the heap beyond INLINE_ITEMS entries) and moved into the field's tuple at the end.
+cdef enum:
+    INLINE_ITEMS = 8
+
+
+cdef struct Items:
+    Py_ssize_t n
+    Py_ssize_t capacity  # of `heap`; 0 while the entries are in `inline_`
+    PyObject **heap
+    PyObject *inline_[INLINE_ITEMS]
+
+
+cdef inline PyObject **items_data(Items *items) noexcept:
+    return items.heap if items.heap is not NULL else items.inline_
+
+
+cdef int items_append(Items *items, object value) except -1:
+    """Append a new reference to `value`."""
+    cdef Py_ssize_t capacity = items.capacity if items.heap is not NULL else INLINE_ITEMS
+    cdef PyObject **data
+    if items.n == capacity:
+        if capacity > PY_SSIZE_T_MAX // (2 * <Py_ssize_t>sizeof(PyObject *)):
+            raise MemoryError()
+        data = <PyObject **>PyMem_Malloc(<size_t>(2 * capacity) * sizeof(PyObject *))
+        if data is NULL:
+            raise MemoryError()
+        memcpy(data, items_data(items), <size_t>capacity * sizeof(PyObject *))
+        if items.heap is not NULL:
+            PyMem_Free(items.heap)
+        items.heap = data
+        items.capacity = 2 * capacity
+    Py_INCREF(value)
+    items_data(items)[items.n] = <PyObject *>value
+    items.n += 1
+    return 0
+
+
+cdef tuple items_tuple(Items *items):
+    """The entries as a tuple (their references moved into it), untracked by the collector when
+    every entry is atomic or untracked itself, as slots.untracked_tuple() decides."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n = items.n
+    cdef PyObject **data = items_data(items)
+    cdef bint atomic = True
+    if n == 0:
+        return _EMPTY_TUPLE
+    result = PyTuple_New(n)
+    for i in range(n):
+        if atomic and gc_is_object(data[i]) and gc_is_tracked(data[i]):
+            atomic = False
+        tuple_set_item(<PyObject *>result, i, data[i])
+    items.n = 0
+    if atomic:
+        PyObject_GC_UnTrack(<void *><PyObject *>result)
+    return result
+
+
+cdef void items_release(Items *items) noexcept:
+    cdef Py_ssize_t i
+    cdef PyObject **data = items_data(items)
+    for i in range(items.n):
+        Py_XDECREF(data[i])
+    items.n = 0
+    if items.heap is not NULL:
+        PyMem_Free(items.heap)
+        items.heap = NULL
+
+
+cdef inline str text_or_empty(object text):
+    return _EMPTY_STR if text is None else text
+
+
+# The strings of the fields that hold a small vocabulary (rule names and versions, evidence kinds,
+# factor names, regions, domains, keywords, the source...) repeat from signal to signal: some
+# thirty of a signal's fifty strings. They are kept in a small direct-mapped cache of ASCII
+# strings, so a repeated one costs a hash and a memcmp instead of an allocation, a decode and,
+# later, a deallocation (and the signals held in memory share one copy). Only ASCII strings of 2
+# to VOCABULARY_MAX_BYTES bytes are cached (bytes equal to an ASCII string's are that string's
+# valid UTF-8); a colliding string replaces the entry. strs are immutable, so sharing one is
+# invisible (except to `is`).
+cdef enum:
+    VOCABULARY = (
+        1 << N_SOURCE | 1 << N_FACTOR_NAME | 1 << N_REGIONS | 1 << N_CHOKEPOINTS
+        | 1 << N_COORDINATE_NAME | 1 << N_COORDINATE_REGION_CODE | 1 << N_EVIDENCE_KIND
+        | 1 << N_RULE_NAME | 1 << N_RULE_VERSION | 1 << N_DOMAINS | 1 << N_KEYWORDS
+        | 1 << N_RULESET_VERSION | 1 << N_LEDGER_PARTITION
+    )
+    VOCABULARY_MAX_BYTES = 64
+    VOCABULARY_SLOTS = 1024  # a power of two
+
+# Strong references (never released: at most VOCABULARY_SLOTS short strings).
+cdef PyObject *_vocabulary[VOCABULARY_SLOTS]
+
+
+cdef inline uint64_t load_le64(const unsigned char *p) noexcept:
+    cdef uint64_t x = 0
+    memcpy(&x, p, 8)
+    return x
+
+
+cdef inline Py_ssize_t vocabulary_slot(const unsigned char *p, Py_ssize_t size) noexcept:
+    """The slot of the `size` bytes at p (2 <= size <= VOCABULARY_MAX_BYTES): a hash of their
+    first and last (up to) eight bytes and their length."""
+    cdef uint64_t head, tail
+    if size >= 8:
+        head = load_le64(p)
+        tail = load_le64(p + size - 8)
+    else:
+        head = (<uint64_t>p[0]) | (<uint64_t>p[1] << 8) | (<uint64_t>p[size - 1] << 16)
+        tail = (<uint64_t>p[size // 2] << 8) | <uint64_t>p[size - 2]
+    cdef uint64_t h = (head * <uint64_t>0x9E3779B97F4A7C15) ^ (tail + <uint64_t>size)
+    h *= <uint64_t>0xC2B2AE3D27D4EB4F
+    return <Py_ssize_t>(h >> 54) & (VOCABULARY_SLOTS - 1)
+
+
+cdef inline object text_at(const unsigned char *b, Py_ssize_t pos, Py_ssize_t size, int name,
+                           Err *e):
+    """The str of b[pos:pos+size], or None with `e` set when it is not valid UTF-8."""
+    cdef Py_ssize_t slot = -1
+    cdef PyObject *cached
+    if (VOCABULARY >> name) & 1 and 2 <= size <= VOCABULARY_MAX_BYTES:
+        slot = vocabulary_slot(b + pos, size)
+        cached = _vocabulary[slot]
+        if (
+            cached is not NULL
+            and PyUnicode_GET_LENGTH(<object>cached) == size
+            and memcmp(PyUnicode_DATA(<object>cached), b + pos, <size_t>size) == 0
+        ):
+            return <object>cached
+    cdef PyObject *text = decode_utf8_or_null(<const char *>b + pos, size, NULL)
+    if text is NULL:
+        PyErr_Clear()
+        return invalid_text(b, pos, size, name, e)
+    result = <object>text  # a second reference: drop the one the call returned
+    Py_DECREF(result)
+    if slot >= 0 and PyUnicode_IS_ASCII(result):
+        Py_INCREF(result)
+        Py_XDECREF(_vocabulary[slot])  # a str: freeing one runs no Python code
+        _vocabulary[slot] = <PyObject *>result
+    return result
+
+
+cdef object invalid_text(const unsigned char *b, Py_ssize_t pos, Py_ssize_t size, int name,
+                         Err *e):
+    """text_at() once the decoder has failed: decoded again, so that the problem is recorded
+    (None returned) or any other exception (MemoryError) raised."""
+    try:
+        return PyUnicode_DecodeUTF8(<const char *>b + pos, size, NULL)
+    except UnicodeDecodeError as exc:
+        fail(e, E_UTF8, pos + exc.start, name)
+        return None
+
+
+# Domain objects built as layout_make() builds them, without its tuple of values (some twenty
+# objects per signal).
+
+
+cdef inline object new_instance(Layout *layout):
+    return PyType_GenericAlloc(<PyTypeObject *>layout.cls, 0)
+
+
+cdef inline void store(object obj, Layout *layout, Py_ssize_t i, object value) noexcept:
+    """Put a new reference to `value` into the (empty) slot of field i."""
+    Py_INCREF(value)
+    (<PyObject **>(<char *><PyObject *>obj + layout.offsets[i]))[0] = <PyObject *>value
+
+
+cdef inline object finish(object obj, Layout *layout):
+    if layout.acyclic:
+        PyObject_GC_UnTrack(<void *><PyObject *>obj)
+    return obj
+
+
+cdef inline object make2(Layout *layout, object a, object b):
+    if not layout.fast or layout.n != 2:
+        return layout_make(layout, (a, b))
+    obj = new_instance(layout)
+    store(obj, layout, 0, a)
+    store(obj, layout, 1, b)
+    return finish(obj, layout)
+
+
+cdef inline object make3(Layout *layout, object a, object b, object c):
+    if not layout.fast or layout.n != 3:
+        return layout_make(layout, (a, b, c))
+    obj = new_instance(layout)
+    store(obj, layout, 0, a)
+    store(obj, layout, 1, b)
+    store(obj, layout, 2, c)
+    return finish(obj, layout)
+
+
+cdef inline object make4(Layout *layout, object a, object b, object c, object d):
+    if not layout.fast or layout.n != 4:
+        return layout_make(layout, (a, b, c, d))
+    obj = new_instance(layout)
+    store(obj, layout, 0, a)
+    store(obj, layout, 1, b)
+    store(obj, layout, 2, c)
+    store(obj, layout, 3, d)
+    return finish(obj, layout)
+
+
+cdef inline object make5(Layout *layout, object a, object b, object c, object d, object e):
+    if not layout.fast or layout.n != 5:
+        return layout_make(layout, (a, b, c, d, e))
+    obj = new_instance(layout)
+    store(obj, layout, 0, a)
+    store(obj, layout, 1, b)
+    store(obj, layout, 2, c)
+    store(obj, layout, 3, d)
+    store(obj, layout, 4, e)
+    return finish(obj, layout)
+
+
+cdef object text_field(const unsigned char *b, Py_ssize_t *pos, Py_ssize_t end, int name,
+                       Err *e):
+    """The string field whose length is at b[pos[0]]: its str, with pos[0] moved past it; None
+    with `e` set and pos[0] = -1 when it cannot be read."""
+    cdef Py_ssize_t size
+    cdef Py_ssize_t start = read_length(b, pos[0], end, &size, e)
+    if start < 0:
+        pos[0] = -1
+        return None
+    text = text_at(b, start, size, name, e)
+    pos[0] = -1 if text is None else start + size
+    return text
+
+
+cdef inline Py_ssize_t double_field(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                    double *out, Err *e) noexcept:
+    if end - pos < 8:
+        return fail(e, E_TRUNCATED_FIXED64, pos)
+    out[0] = load_double(b + pos)
+    return pos + 8
+
+
+cdef inline Py_ssize_t int32_field(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                   int32_t *out, Err *e) noexcept:
+    """An int32 or enum varint: its low 32 bits, signed."""
+    cdef uint64_t value = 0
+    pos = read_varint(b, pos, end, &value, e)
+    if pos >= 0:
+        out[0] = <int32_t><uint32_t>value
+    return pos
+
+
+cdef inline int enter(int depth, Py_ssize_t at, Err *e) noexcept:
+    """The depth left inside a submessage whose tag is at `at` (-1 with `e` set: too deep)."""
+    if depth < 1:
+        fail(e, E_TOO_DEEP, at)
+        return -1
+    return depth - 1
+
+
+@cython.final
+cdef class _Parts:
+    """omen.v1.OmenSignal's fields as parsed so far (merged over occurrences). None stands for
+    "" (a string) or an empty list; numbers start at zero."""
+
+    cdef object signal_id, input_event_hash, source_event_id, source, market_id, title
+    cdef object description, ruleset_version, trace_id, ledger_partition, routing_key
+    cdef Items factors, evidence, results, regions, chokepoints, coordinates, domains, keywords
+    cdef double probability, confidence_score, lower, upper, days_to_resolution, market_age_days
+    cdef bint estimate, has_resolution, bad_rule_status
+    cdef int32_t level, category, signal_type, status, horizon, direction, first_bad_rule_status
+    cdef int64_t resolution_seconds, observed_seconds, generated_seconds
+    cdef int32_t resolution_nanos, observed_nanos, generated_nanos
+    cdef uint64_t sequence
+
+    def __dealloc__(self):
+        items_release(&self.factors)
+        items_release(&self.evidence)
+        items_release(&self.results)
+        items_release(&self.regions)
+        items_release(&self.chokepoints)
+        items_release(&self.coordinates)
+        items_release(&self.domains)
+        items_release(&self.keywords)
+
+
+cdef Py_ssize_t timestamp_fields(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                                 int depth, int64_t *seconds, int32_t *nanos, Err *e) noexcept:
+    """A google.protobuf.Timestamp's fields merged into seconds[0] and nanos[0]."""
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    cdef uint64_t value = 0
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return -1
+        if key == VARINT_1:
+            pos = read_varint(b, pos, end, &value, e)
+            seconds[0] = <int64_t>value
+        elif key == VARINT_2:
+            pos = int32_field(b, pos, end, nanos, e)
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return -1
+    return pos
+
+
+cdef object factor(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, int depth, Err *e):
+    """The ConfidenceFactor in b[pos:end], or None with `e` set."""
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    cdef double value = 0.0
+    cdef double weight = 0.0
+    name = _EMPTY_STR
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return None
+        if key == LEN_1:
+            name = text_field(b, &pos, end, N_FACTOR_NAME, e)
+            if name is None:
+                return None
+        elif key == F64_2:
+            pos = double_field(b, pos, end, &value, e)
+        elif key == F64_3:
+            pos = double_field(b, pos, end, &weight, e)
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return None
+    return make3(&L_ConfidenceFactor, name, value, weight)
+
+
+cdef Py_ssize_t interval_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
+                                Py_ssize_t end, int depth, Err *e) noexcept:
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return -1
+        if key == F64_1:
+            pos = double_field(b, pos, end, &p.lower, e)
+        elif key == F64_2:
+            pos = double_field(b, pos, end, &p.upper, e)
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return -1
+    return pos
+
+
+cdef object location(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, int depth, Err *e):
+    """The Location in b[pos:end], or None with `e` set."""
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    cdef double lat = 0.0
+    cdef double lon = 0.0
+    name = _EMPTY_STR
+    region_code = _EMPTY_STR
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return None
+        if key == F64_1:
+            pos = double_field(b, pos, end, &lat, e)
+        elif key == F64_2:
+            pos = double_field(b, pos, end, &lon, e)
+        elif key == LEN_3:
+            name = text_field(b, &pos, end, N_COORDINATE_NAME, e)
+            if name is None:
+                return None
+        elif key == LEN_4:
+            region_code = text_field(b, &pos, end, N_COORDINATE_REGION_CODE, e)
+            if region_code is None:
+                return None
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return None
+    return make4(&L_Location, lat, lon, name, region_code)
+
+
+cdef Py_ssize_t geographic_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
+                                  Py_ssize_t end, int depth, Err *e) except -2:
+    cdef Py_ssize_t at, size, start
+    cdef uint32_t key
+    cdef int inner
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return -1
+        if key == LEN_1 or key == LEN_2:
+            text = text_field(b, &pos, end, N_REGIONS if key == LEN_1 else N_CHOKEPOINTS, e)
+            if text is None:
+                return -1
+            if key == LEN_1:
+                items_append(&p.regions, text)
+            else:
+                items_append(&p.chokepoints, text)
+        elif key == LEN_3:
+            start = read_length(b, pos, end, &size, e)
+            if start < 0:
+                return -1
+            inner = enter(depth, at, e)
+            if inner < 0:
+                return -1
+            item = location(b, start, start + size, inner, e)
+            if item is None:
+                return -1
+            items_append(&p.coordinates, item)
+            pos = start + size
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+            if pos < 0:
+                return -1
+    return pos
+
+
+cdef Py_ssize_t temporal_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
+                                Py_ssize_t end, int depth, Err *e) noexcept:
+    cdef Py_ssize_t at, size, start
+    cdef uint32_t key
+    cdef int inner
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return -1
+        if key == VARINT_1:
+            pos = int32_field(b, pos, end, &p.horizon, e)
+        elif key == LEN_2:
+            start = read_length(b, pos, end, &size, e)
+            if start < 0:
+                return -1
+            inner = enter(depth, at, e)
+            if inner < 0:
+                return -1
+            p.has_resolution = True
+            pos = timestamp_fields(
+                b, start, start + size, inner, &p.resolution_seconds, &p.resolution_nanos, e
+            )
+        elif key == F64_3:
+            pos = double_field(b, pos, end, &p.days_to_resolution, e)
+        elif key == F64_4:
+            pos = double_field(b, pos, end, &p.market_age_days, e)
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return -1
+    return pos
+
+
+cdef object evidence(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, int depth, Err *e):
+    """The Evidence in b[pos:end], or None with `e` set."""
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    cdef double value = 0.0
+    kind = _EMPTY_STR
+    description = _EMPTY_STR
+    url = _EMPTY_STR
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return None
+        if key == LEN_1:
+            kind = text_field(b, &pos, end, N_EVIDENCE_KIND, e)
+            if kind is None:
+                return None
+        elif key == LEN_2:
+            description = text_field(b, &pos, end, N_EVIDENCE_DESCRIPTION, e)
+            if description is None:
+                return None
+        elif key == F64_3:
+            pos = double_field(b, pos, end, &value, e)
+        elif key == LEN_4:
+            url = text_field(b, &pos, end, N_EVIDENCE_URL, e)
+            if url is None:
+                return None
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return None
+    return make4(&L_Evidence, kind, description, value, url)
+
+
+cdef object validation_result(_Parts p, const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                              int depth, Err *e):
+    """The ValidationResult in b[pos:end], or None with `e` set. A status the domain lacks is
+    kept as its number and recorded in `p` (decode_signal raises once the parse is complete)."""
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    cdef int32_t status = 0
+    cdef double score = 0.0
+    rule_name = _EMPTY_STR
+    rule_version = _EMPTY_STR
+    reason = _EMPTY_STR
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return None
+        if key == LEN_1:
+            rule_name = text_field(b, &pos, end, N_RULE_NAME, e)
+            if rule_name is None:
+                return None
+        elif key == LEN_2:
+            rule_version = text_field(b, &pos, end, N_RULE_VERSION, e)
+            if rule_version is None:
+                return None
+        elif key == VARINT_3:
+            pos = int32_field(b, pos, end, &status, e)
+        elif key == F64_4:
+            pos = double_field(b, pos, end, &score, e)
+        elif key == LEN_5:
+            reason = text_field(b, &pos, end, N_RULE_REASON, e)
+            if reason is None:
+                return None
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return None
+    status_member = member(_RULE_STATUSES, status)
+    if status_member is None:
+        if not p.bad_rule_status:
+            p.bad_rule_status = True
+            p.first_bad_rule_status = status
+        status_member = status
+    return make5(&L_ValidationResult, rule_name, rule_version, status_member, score, reason)
+
+
+cdef Py_ssize_t hints_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
+                             Py_ssize_t end, int depth, Err *e) except -2:
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return -1
+        if key == LEN_1 or key == LEN_3:
+            text = text_field(b, &pos, end, N_DOMAINS if key == LEN_1 else N_KEYWORDS, e)
+            if text is None:
+                return -1
+            if key == LEN_1:
+                items_append(&p.domains, text)
+            else:
+                items_append(&p.keywords, text)
+        elif key == VARINT_2:
+            pos = int32_field(b, pos, end, &p.direction, e)
+        elif key == LEN_4:
+            p.routing_key = text_field(b, &pos, end, N_ROUTING_KEY, e)
+            if p.routing_key is None:
+                return -1
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return -1
+    return pos
+
+
+cdef Py_ssize_t submessage(_Parts p, uint32_t key, const unsigned char *b, Py_ssize_t pos,
+                           Py_ssize_t end, int depth, Py_ssize_t at, Err *e) except -2:
+    """The submessage field `key` (of the signal, at level 0) whose length is at b[pos]: parsed
+    into `p`; the offset after it, or -1 with `e` set."""
+    cdef Py_ssize_t size
+    cdef Py_ssize_t start = read_length(b, pos, end, &size, e)
+    cdef Py_ssize_t stop
+    cdef Py_ssize_t r
+    cdef int inner
+    if start < 0:
+        return -1
+    inner = enter(depth, at, e)
+    if inner < 0:
+        return -1
+    stop = start + size
+    if key == K_CONFIDENCE_FACTORS:
+        item = factor(b, start, stop, inner, e)
+        if item is None:
+            return -1
+        items_append(&p.factors, item)
+    elif key == K_EVIDENCE:
+        item = evidence(b, start, stop, inner, e)
+        if item is None:
+            return -1
+        items_append(&p.evidence, item)
+    elif key == K_VALIDATION_RESULTS:
+        item = validation_result(p, b, start, stop, inner, e)
+        if item is None:
+            return -1
+        items_append(&p.results, item)
+    else:
+        if key == K_CONFIDENCE_INTERVAL:
+            r = interval_fields(p, b, start, stop, inner, e)
+        elif key == K_GEOGRAPHIC:
+            r = geographic_fields(p, b, start, stop, inner, e)
+        elif key == K_TEMPORAL:
+            r = temporal_fields(p, b, start, stop, inner, e)
+        elif key == K_IMPACT_HINTS:
+            r = hints_fields(p, b, start, stop, inner, e)
+        elif key == K_OBSERVED_AT:
+            r = timestamp_fields(
+                b, start, stop, inner, &p.observed_seconds, &p.observed_nanos, e
+            )
+        else:  # K_GENERATED_AT
+            r = timestamp_fields(
+                b, start, stop, inner, &p.generated_seconds, &p.generated_nanos, e
+            )
+        if r < 0:
+            return -1
+    return stop
+
+
+cdef Py_ssize_t signal_fields(_Parts p, const unsigned char *b, Py_ssize_t end,
+                              Err *e) except -2:
+    """Parse all of b[0:end], an OmenSignal, into `p`; -1 with `e` set when it cannot be."""
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t at
+    cdef uint32_t key
+    cdef uint64_t value = 0
+    cdef int depth = MAX_DEPTH
+    while pos < end:
+        at = pos
+        pos = read_field(b, pos, end, &key, e)
+        if pos < 0:
+            return -1
+        if key == K_SIGNAL_ID:
+            p.signal_id = text_field(b, &pos, end, N_SIGNAL_ID, e)
+        elif key == K_INPUT_EVENT_HASH:
+            p.input_event_hash = text_field(b, &pos, end, N_INPUT_EVENT_HASH, e)
+        elif key == K_SOURCE_EVENT_ID:
+            p.source_event_id = text_field(b, &pos, end, N_SOURCE_EVENT_ID, e)
+        elif key == K_SOURCE:
+            p.source = text_field(b, &pos, end, N_SOURCE, e)
+        elif key == K_MARKET_ID:
+            p.market_id = text_field(b, &pos, end, N_MARKET_ID, e)
+        elif key == K_TITLE:
+            p.title = text_field(b, &pos, end, N_TITLE, e)
+        elif key == K_DESCRIPTION:
+            p.description = text_field(b, &pos, end, N_DESCRIPTION, e)
+        elif key == K_RULESET_VERSION:
+            p.ruleset_version = text_field(b, &pos, end, N_RULESET_VERSION, e)
+        elif key == K_TRACE_ID:
+            p.trace_id = text_field(b, &pos, end, N_TRACE_ID, e)
+        elif key == K_LEDGER_PARTITION:
+            p.ledger_partition = text_field(b, &pos, end, N_LEDGER_PARTITION, e)
+        elif (
+            key == K_CONFIDENCE_FACTORS
+            or key == K_CONFIDENCE_INTERVAL
+            or key == K_GEOGRAPHIC
+            or key == K_TEMPORAL
+            or key == K_EVIDENCE
+            or key == K_VALIDATION_RESULTS
+            or key == K_IMPACT_HINTS
+            or key == K_OBSERVED_AT
+            or key == K_GENERATED_AT
+        ):
+            pos = submessage(p, key, b, pos, end, depth, at, e)
+            if pos < 0:
+                return -1
+            continue
+        elif key == K_PROBABILITY:
+            pos = double_field(b, pos, end, &p.probability, e)
+        elif key == K_CONFIDENCE_SCORE:
+            pos = double_field(b, pos, end, &p.confidence_score, e)
+        elif key == K_ESTIMATE or key == K_LEDGER_SEQUENCE:
+            pos = read_varint(b, pos, end, &value, e)
+            if key == K_ESTIMATE:
+                p.estimate = value != 0
+            else:
+                p.sequence = value
+        elif key == K_CONFIDENCE_LEVEL:
+            pos = int32_field(b, pos, end, &p.level, e)
+        elif key == K_CATEGORY:
+            pos = int32_field(b, pos, end, &p.category, e)
+        elif key == K_SIGNAL_TYPE:
+            pos = int32_field(b, pos, end, &p.signal_type, e)
+        elif key == K_STATUS:
+            pos = int32_field(b, pos, end, &p.status, e)
+        else:
+            pos = skip_value(b, pos, end, key, at, depth, e)
+        if pos < 0:
+            return -1
+    return pos
+
+
+cdef object build(_Parts p):
+    """The OmenSignal signal_from_proto makes of the parsed message (its enum conversions in its
+    order: the first number the domain lacks raises that enum's ValueError)."""
+    level = enum_of(_CONFIDENCE_LEVELS, _ConfidenceLevel, p.level)
+    category = enum_of(_SIGNAL_CATEGORIES, _SignalCategory, p.category)
+    signal_type = enum_of(_SIGNAL_TYPES, _SignalType, p.signal_type)
+    status = enum_of(_SIGNAL_STATUSES, _SignalStatus, p.status)
+    horizon = enum_of(_TIME_HORIZONS, _TimeHorizon, p.horizon)
+    if p.bad_rule_status:
+        enum_of(_RULE_STATUSES, _RuleStatus, p.first_bad_rule_status)
+    direction = enum_of(_IMPACT_DIRECTIONS, _ImpactDirection, p.direction)
+    return layout_make(
+        &L_OmenSignal,
+        (
+            text_or_empty(p.signal_id),
+            text_or_empty(p.input_event_hash),
+            text_or_empty(p.source_event_id),
+            text_or_empty(p.source),
+            text_or_empty(p.market_id),
+            text_or_empty(p.title),
+            text_or_empty(p.description),
+            p.probability,
+            p.estimate,
+            p.confidence_score,
+            level,
+            items_tuple(&p.factors),
+            make2(&L_ConfidenceInterval, p.lower, p.upper),
+            category,
+            signal_type,
+            status,
+            make3(
+                &L_GeographicContext,
+                items_tuple(&p.regions),
+                items_tuple(&p.chokepoints),
+                items_tuple(&p.coordinates),
+            ),
+            make4(
+                &L_TemporalContext,
+                horizon,
+                ns_of(p.resolution_seconds, p.resolution_nanos) if p.has_resolution else None,
+                p.days_to_resolution,
+                p.market_age_days,
+            ),
+            items_tuple(&p.evidence),
+            items_tuple(&p.results),
+            make4(
+                &L_ImpactHints,
+                items_tuple(&p.domains),
+                direction,
+                items_tuple(&p.keywords),
+                text_or_empty(p.routing_key),
+            ),
+            text_or_empty(p.ruleset_version),
+            text_or_empty(p.trace_id),
+            ns_of(p.observed_seconds, p.observed_nanos),
+            ns_of(p.generated_seconds, p.generated_nanos),
+            text_or_empty(p.ledger_partition),
+            p.sequence,
+        ),
+    )
+
+
+def decode_signal(data):
+    """The domain OmenSignal of a serialised omen.v1.OmenSignal: equal to signal_from_proto(m)
+    after m.ParseFromString(data) (omen.adapters.proto_codec) for every input upb parses.
+
+    Raises ValueError otherwise: SignalDecodeError (a ValueError subclass, "malformed
+    OmenSignal: <what> at byte <offset>") where upb rejects the bytes, or the ValueError
+    signal_from_proto raises for an enum number the domain lacks. TypeError when `data` is not
+    bytes-like. See signalwire_py.py for the contract."""
+    cdef bytes buf = data if type(data) is bytes else bytes(memoryview(data))
+    cdef Err e
+    cdef _Parts p = _Parts.__new__(_Parts)
+    e.code = E_NONE
+    if signal_fields(
+        p, <const unsigned char *>PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), &e
+    ) < 0:
+        raise SignalDecodeError(f"malformed OmenSignal: {_what(&e)} at byte {e.at}")
+    return build(p)

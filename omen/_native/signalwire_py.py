@@ -1,5 +1,7 @@
 """Pure-Python twin of signalwire.pyx: the protobuf wire encoding of a domain OmenSignal and of
-the stream's EMITTED results, written directly, without building protobuf messages.
+the stream's EMITTED results, written directly, without building protobuf messages; and the
+decoding of a serialised omen.v1.OmenSignal straight into the domain OmenSignal (decode_signal,
+documented in its section below).
 
 Why this exists
 ---------------
@@ -53,7 +55,33 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from omen.domain.signals import OmenSignal
+from omen._native.eventwire_py import MAX_DEPTH, _Malformed
+from omen._native.eventwire_py import _enter as _read_enter
+from omen._native.eventwire_py import _field as _read_field
+from omen._native.eventwire_py import _fixed64 as _read_double
+from omen._native.eventwire_py import _int32 as _to_int32
+from omen._native.eventwire_py import _length as _read_length
+from omen._native.eventwire_py import _skip as _read_skip
+from omen._native.eventwire_py import _timestamp as _read_timestamp
+from omen._native.eventwire_py import _varint as _read_varint
+from omen.domain.events import Location
+from omen.domain.signals import (
+    ConfidenceFactor,
+    ConfidenceInterval,
+    ConfidenceLevel,
+    Evidence,
+    GeographicContext,
+    ImpactDirection,
+    ImpactHints,
+    OmenSignal,
+    RuleStatus,
+    SignalCategory,
+    SignalStatus,
+    SignalType,
+    TemporalContext,
+    TimeHorizon,
+    ValidationResult,
+)
 
 _NS = 1_000_000_000
 _U64 = 1 << 64
@@ -338,3 +366,484 @@ def encode_results(results: Iterable[bytes]) -> bytes:
         _varint(out, len(result))
         out += result
     return bytes(out)
+
+
+# --- Decoding --------------------------------------------------------------------------------
+#
+# decode_signal(data) is `signal_from_proto(m)` after `m = omen.v1.OmenSignal();
+# m.ParseFromString(data)` (omen.adapters.proto_codec), without the message: it reads the wire
+# itself, with eventwire_py's readers (the same limits and wording), and builds the domain
+# objects. The contract, checked against upb by tests/unit/test_signal_decode_parity.py:
+#
+# - For every input upb parses, the result equals the reference's, with the same types: IntEnum
+#   members, tuples, omen.domain.events.Location for coordinates, floats, ints for the
+#   timestamps (seconds * 10**9 + nanos, as proto_codec._ns computes them, 0 when absent) and
+#   resolution_date_ns None when temporal.resolution_date is absent (an empty one is 0).
+# - Wire semantics as upb applies them: fields in any order; the last occurrence of a scalar
+#   wins; repeated fields append; a singular submessage (confidence_interval, geographic,
+#   temporal, impact_hints, the timestamps) that occurs more than once is merged; int32 enums
+#   and nanos keep the low 32 bits (signed), int64 seconds the low 64 (signed), a bool is any
+#   non-zero varint; a known field arriving with another wire type is an unknown field; unknown
+#   fields of every wire type are skipped (groups included, nested up to upb's depth limit of 100
+#   levels counting the signal itself as level 0); every occurrence of a string must be valid
+#   UTF-8, also one a later occurrence overwrites.
+# - Errors, all ValueError: SignalDecodeError ("malformed OmenSignal: <what> at byte <offset>")
+#   where upb's ParseFromString rejects the bytes (truncated tag, varint, length or fixed value,
+#   a length beyond its message, field number 0, wire type 6 or 7, a stray or mismatched
+#   end-group tag, an unterminated or too deeply nested group, a varint over 10 bytes, a tag or
+#   length over 5 bytes, invalid UTF-8 in a string); otherwise the ValueError signal_from_proto
+#   raises for an enum number the domain's IntEnum lacks (0 included), from the same enum in the
+#   same order (confidence_level, category, signal_type, status, temporal.horizon, each
+#   validation result's status, impact_hints.direction), with the same message.
+# - `data` is any bytes-like object (TypeError otherwise).
+
+
+class SignalDecodeError(ValueError):
+    """The bytes are not a serialised omen.v1.OmenSignal (upb's ParseFromString rejects them)."""
+
+
+_VARINT, _FIXED64, _LEN = 0, 1, 2
+
+# Tags (field number << 3 | wire type) of omen.v1.OmenSignal's fields.
+_SIGNAL_STRINGS = {  # tag -> the name SignalDecodeError gives the field
+    1 << 3 | _LEN: "signal_id",
+    2 << 3 | _LEN: "input_event_hash",
+    3 << 3 | _LEN: "source_event_id",
+    4 << 3 | _LEN: "source",
+    5 << 3 | _LEN: "market_id",
+    6 << 3 | _LEN: "title",
+    7 << 3 | _LEN: "description",
+    22 << 3 | _LEN: "ruleset_version",
+    23 << 3 | _LEN: "trace_id",
+    26 << 3 | _LEN: "ledger_partition",
+}
+_PROBABILITY = 8 << 3 | _FIXED64
+_ESTIMATE = 9 << 3 | _VARINT
+_CONFIDENCE_SCORE = 10 << 3 | _FIXED64
+_ENUMS = {  # tag -> the enum field's index in _Signal.enums
+    11 << 3 | _VARINT: 0,  # confidence_level
+    14 << 3 | _VARINT: 1,  # category
+    15 << 3 | _VARINT: 2,  # signal_type
+    16 << 3 | _VARINT: 3,  # status
+}
+_CONFIDENCE_FACTORS = 12 << 3 | _LEN
+_CONFIDENCE_INTERVAL = 13 << 3 | _LEN
+_GEOGRAPHIC = 17 << 3 | _LEN
+_TEMPORAL = 18 << 3 | _LEN
+_EVIDENCE = 19 << 3 | _LEN
+_VALIDATION_RESULTS = 20 << 3 | _LEN
+_IMPACT_HINTS = 21 << 3 | _LEN
+_OBSERVED_AT = 24 << 3 | _LEN
+_GENERATED_AT = 25 << 3 | _LEN
+_LEDGER_SEQUENCE = 27 << 3 | _VARINT
+_SUBMESSAGES = frozenset(
+    (
+        _CONFIDENCE_FACTORS,
+        _CONFIDENCE_INTERVAL,
+        _GEOGRAPHIC,
+        _TEMPORAL,
+        _EVIDENCE,
+        _VALIDATION_RESULTS,
+        _IMPACT_HINTS,
+        _OBSERVED_AT,
+        _GENERATED_AT,
+    )
+)
+# The submessages' fields: LEN_n, F64_n (a double) and VARINT_n for field n.
+_LEN_1, _LEN_2, _LEN_3, _LEN_4, _LEN_5 = (n << 3 | _LEN for n in range(1, 6))
+_F64_1, _F64_2, _F64_3, _F64_4 = (n << 3 | _FIXED64 for n in range(1, 5))
+_VARINT_1, _VARINT_2, _VARINT_3 = (n << 3 | _VARINT for n in range(1, 4))
+
+
+class _Signal:
+    """omen.v1.OmenSignal's fields as parsed so far (merged over occurrences)."""
+
+    __slots__ = (
+        "chokepoints",
+        "confidence_score",
+        "coordinates",
+        "days_to_resolution",
+        "direction",
+        "domains",
+        "enums",
+        "estimate",
+        "evidence",
+        "factors",
+        "generated",
+        "horizon",
+        "interval",
+        "keywords",
+        "market_age_days",
+        "observed",
+        "probability",
+        "regions",
+        "resolution",
+        "results",
+        "routing_key",
+        "sequence",
+        "strings",
+    )
+
+    def __init__(self) -> None:
+        self.strings: dict[int, str] = dict.fromkeys(_SIGNAL_STRINGS, "")
+        self.probability = 0.0
+        self.estimate = False
+        self.confidence_score = 0.0
+        self.enums = [0, 0, 0, 0]  # confidence_level, category, signal_type, status
+        self.factors: list[ConfidenceFactor] = []
+        self.interval = [0.0, 0.0]  # lower, upper
+        self.regions: list[str] = []
+        self.chokepoints: list[str] = []
+        self.coordinates: list[Location] = []
+        self.horizon = 0
+        self.resolution: list[int] | None = None  # [seconds, nanos] once the field occurs
+        self.days_to_resolution = 0.0
+        self.market_age_days = 0.0
+        self.evidence: list[Evidence] = []
+        # Each ValidationResult's fields, its status still a number: signal_from_proto converts
+        # it, and may raise, after the parse.
+        self.results: list[tuple[str, str, int, float, str]] = []
+        self.domains: list[str] = []
+        self.direction = 0
+        self.keywords: list[str] = []
+        self.routing_key = ""
+        self.observed = [0, 0]  # seconds, nanos
+        self.generated = [0, 0]
+        self.sequence = 0
+
+
+# Every message loop below reads a field's tag as `key`: a one-byte tag (fields 1-15) inline,
+# any other through _key() (eventwire_py's checks: field number 0 or an end-group tag is an
+# error). Each known tag is handled; anything else, a known field with another wire type
+# included, is skipped as an unknown field.
+
+
+def _key(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    number, wire_type, pos = _read_field(buf, pos, end)
+    return number << 3 | wire_type, pos
+
+
+def _read_string(buf: bytes, pos: int, end: int, name: str) -> tuple[str, int]:
+    """The string field whose length is at `pos`, and the offset after it."""
+    size = buf[pos] if pos < end else 0x80
+    if size < 0x80 and size < end - pos:  # a one-byte length that fits
+        pos += 1
+    else:
+        size, pos = _read_length(buf, pos, end)
+    stop = pos + size
+    try:
+        return buf[pos:stop].decode(), stop
+    except UnicodeDecodeError as exc:
+        raise _Malformed(f"invalid UTF-8 in {name}", pos + exc.start) from None
+
+
+def _factor(buf: bytes, pos: int, end: int, depth: int) -> ConfidenceFactor:
+    name = ""
+    value = weight = 0.0
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _LEN_1:
+            name, pos = _read_string(buf, pos, end, "confidence_factors.name")
+        elif key == _F64_2:
+            value = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _F64_3:
+            weight = _read_double(buf, pos, end)
+            pos += 8
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+    return ConfidenceFactor(name, value, weight)
+
+
+def _interval(buf: bytes, pos: int, end: int, depth: int, values: list[float]) -> None:
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _F64_1:
+            values[0] = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _F64_2:
+            values[1] = _read_double(buf, pos, end)
+            pos += 8
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+
+
+def _location(buf: bytes, pos: int, end: int, depth: int) -> Location:
+    lat = lon = 0.0
+    name = region_code = ""
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _F64_1:
+            lat = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _F64_2:
+            lon = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _LEN_3:
+            name, pos = _read_string(buf, pos, end, "geographic.coordinates.name")
+        elif key == _LEN_4:
+            region_code, pos = _read_string(buf, pos, end, "geographic.coordinates.region_code")
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+    return Location(lat, lon, name, region_code)
+
+
+def _geographic(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _LEN_1:
+            text, pos = _read_string(buf, pos, end, "geographic.regions")
+            s.regions.append(text)
+        elif key == _LEN_2:
+            text, pos = _read_string(buf, pos, end, "geographic.chokepoints")
+            s.chokepoints.append(text)
+        elif key == _LEN_3:
+            size, pos = _read_length(buf, pos, end)
+            s.coordinates.append(_location(buf, pos, pos + size, _read_enter(depth, at)))
+            pos += size
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+
+
+def _temporal(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _VARINT_1:
+            value, pos = _read_varint(buf, pos, end)
+            s.horizon = _to_int32(value)
+        elif key == _LEN_2:
+            size, pos = _read_length(buf, pos, end)
+            if s.resolution is None:
+                s.resolution = [0, 0]
+            _read_timestamp(buf, pos, pos + size, _read_enter(depth, at), s.resolution)
+            pos += size
+        elif key == _F64_3:
+            s.days_to_resolution = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _F64_4:
+            s.market_age_days = _read_double(buf, pos, end)
+            pos += 8
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+
+
+def _evidence(buf: bytes, pos: int, end: int, depth: int) -> Evidence:
+    kind = description = url = ""
+    value = 0.0
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _LEN_1:
+            kind, pos = _read_string(buf, pos, end, "evidence.kind")
+        elif key == _LEN_2:
+            description, pos = _read_string(buf, pos, end, "evidence.description")
+        elif key == _F64_3:
+            value = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _LEN_4:
+            url, pos = _read_string(buf, pos, end, "evidence.url")
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+    return Evidence(kind, description, value, url)
+
+
+def _result(buf: bytes, pos: int, end: int, depth: int) -> tuple[str, str, int, float, str]:
+    rule_name = rule_version = reason = ""
+    status = 0
+    score = 0.0
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _LEN_1:
+            rule_name, pos = _read_string(buf, pos, end, "validation_results.rule_name")
+        elif key == _LEN_2:
+            rule_version, pos = _read_string(buf, pos, end, "validation_results.rule_version")
+        elif key == _VARINT_3:
+            value, pos = _read_varint(buf, pos, end)
+            status = _to_int32(value)
+        elif key == _F64_4:
+            score = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _LEN_5:
+            reason, pos = _read_string(buf, pos, end, "validation_results.reason")
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+    return rule_name, rule_version, status, score, reason
+
+
+def _hints(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        if key == _LEN_1:
+            text, pos = _read_string(buf, pos, end, "impact_hints.domains")
+            s.domains.append(text)
+        elif key == _VARINT_2:
+            value, pos = _read_varint(buf, pos, end)
+            s.direction = _to_int32(value)
+        elif key == _LEN_3:
+            text, pos = _read_string(buf, pos, end, "impact_hints.keywords")
+            s.keywords.append(text)
+        elif key == _LEN_4:
+            s.routing_key, pos = _read_string(buf, pos, end, "impact_hints.routing_key")
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+
+
+def _submessage(buf: bytes, key: int, pos: int, end: int, depth: int, s: _Signal) -> None:
+    """The submessage field `key` of the signal in buf[pos:end], merged into `s` (`depth`: the
+    levels left inside it)."""
+    if key == _CONFIDENCE_FACTORS:
+        s.factors.append(_factor(buf, pos, end, depth))
+    elif key == _CONFIDENCE_INTERVAL:
+        _interval(buf, pos, end, depth, s.interval)
+    elif key == _GEOGRAPHIC:
+        _geographic(buf, pos, end, depth, s)
+    elif key == _TEMPORAL:
+        _temporal(buf, pos, end, depth, s)
+    elif key == _EVIDENCE:
+        s.evidence.append(_evidence(buf, pos, end, depth))
+    elif key == _VALIDATION_RESULTS:
+        s.results.append(_result(buf, pos, end, depth))
+    elif key == _IMPACT_HINTS:
+        _hints(buf, pos, end, depth, s)
+    else:
+        _read_timestamp(buf, pos, end, depth, s.observed if key == _OBSERVED_AT else s.generated)
+
+
+def _signal_fields(buf: bytes, s: _Signal) -> None:
+    """Parse all of `buf`, an OmenSignal (level 0: MAX_DEPTH levels left), into `s`."""
+    pos, end = 0, len(buf)
+    depth = MAX_DEPTH
+    strings = s.strings
+    while pos < end:
+        at = pos
+        key = buf[pos]
+        if 8 <= key < 0x80 and key & 7 != 4:
+            pos += 1
+        else:
+            key, pos = _key(buf, pos, end)
+        name = _SIGNAL_STRINGS.get(key)
+        if name is not None:
+            strings[key], pos = _read_string(buf, pos, end, name)
+        elif key in _SUBMESSAGES:
+            size, pos = _read_length(buf, pos, end)
+            _submessage(buf, key, pos, pos + size, _read_enter(depth, at), s)
+            pos += size
+        elif key == _PROBABILITY:
+            s.probability = _read_double(buf, pos, end)
+            pos += 8
+        elif key == _CONFIDENCE_SCORE:
+            s.confidence_score = _read_double(buf, pos, end)
+            pos += 8
+        elif key in _ENUMS:
+            value, pos = _read_varint(buf, pos, end)
+            s.enums[_ENUMS[key]] = _to_int32(value)
+        elif key == _ESTIMATE:
+            value, pos = _read_varint(buf, pos, end)
+            s.estimate = value != 0
+        elif key == _LEDGER_SEQUENCE:
+            s.sequence, pos = _read_varint(buf, pos, end)
+        else:
+            pos = _read_skip(buf, pos, end, key, at, depth)
+
+
+def _ns(time: list[int]) -> int:
+    """seconds * 10**9 + nanos, as proto_codec._ns computes it."""
+    return time[0] * _NS + time[1]
+
+
+def decode_signal(data: bytes) -> OmenSignal:
+    """The domain OmenSignal of a serialised omen.v1.OmenSignal: equal to
+    `signal_from_proto(m)` after `m.ParseFromString(data)` (omen.adapters.proto_codec) for every
+    input upb parses, with the same types.
+
+    Raises ValueError for every other input: SignalDecodeError (a ValueError subclass,
+    "malformed OmenSignal: <what> at byte <offset>") where upb rejects the bytes, or the
+    ValueError signal_from_proto raises for an enum number the domain's IntEnum lacks. TypeError
+    when `data` is not bytes-like."""
+    buf = data if type(data) is bytes else bytes(memoryview(data))
+    s = _Signal()
+    try:
+        _signal_fields(buf, s)
+    except _Malformed as exc:
+        raise SignalDecodeError(f"malformed OmenSignal: {exc.what} at byte {exc.offset}") from None
+    strings = s.strings
+    level, category, signal_type, status = s.enums
+    # Built as signal_from_proto builds it: the same enum conversions, in the same order.
+    return OmenSignal(
+        signal_id=strings[1 << 3 | _LEN],
+        input_event_hash=strings[2 << 3 | _LEN],
+        source_event_id=strings[3 << 3 | _LEN],
+        source=strings[4 << 3 | _LEN],
+        market_id=strings[5 << 3 | _LEN],
+        title=strings[6 << 3 | _LEN],
+        description=strings[7 << 3 | _LEN],
+        probability=s.probability,
+        probability_is_estimate=s.estimate,
+        confidence_score=s.confidence_score,
+        confidence_level=ConfidenceLevel(level),
+        confidence_factors=tuple(s.factors),
+        confidence_interval=ConfidenceInterval(s.interval[0], s.interval[1]),
+        category=SignalCategory(category),
+        signal_type=SignalType(signal_type),
+        status=SignalStatus(status),
+        geographic=GeographicContext(tuple(s.regions), tuple(s.chokepoints), tuple(s.coordinates)),
+        temporal=TemporalContext(
+            TimeHorizon(s.horizon),
+            _ns(s.resolution) if s.resolution is not None else None,
+            s.days_to_resolution,
+            s.market_age_days,
+        ),
+        evidence=tuple(s.evidence),
+        validation_results=tuple(
+            ValidationResult(name, version, RuleStatus(number), score, reason)
+            for name, version, number, score, reason in s.results
+        ),
+        impact_hints=ImpactHints(
+            tuple(s.domains), ImpactDirection(s.direction), tuple(s.keywords), s.routing_key
+        ),
+        ruleset_version=strings[22 << 3 | _LEN],
+        trace_id=strings[23 << 3 | _LEN],
+        observed_at_ns=_ns(s.observed),
+        generated_at_ns=_ns(s.generated),
+        ledger_partition=strings[26 << 3 | _LEN],
+        ledger_sequence=s.sequence,
+    )

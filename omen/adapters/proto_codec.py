@@ -36,6 +36,7 @@ from omen.domain.signals import (
 
 _NS = 1_000_000_000
 _encode_signal: Callable[[OmenSignal], bytes] = native.signalwire.encode_signal
+_decode_signal: Callable[[bytes], OmenSignal] = native.signalwire.decode_signal
 
 
 def enum_number(value: int) -> Any:
@@ -221,6 +222,11 @@ def signal_from_proto(m: signal_pb2.OmenSignal) -> OmenSignal:
 
 
 def signal_from_bytes(data: bytes) -> OmenSignal:
-    message = signal_pb2.OmenSignal()
-    message.ParseFromString(data)
-    return signal_from_proto(message)
+    """The signal of a serialised omen.v1.OmenSignal (a ledger record's, a stored response's):
+    what `signal_from_proto` makes of the parsed message, read straight from the bytes by the
+    compiled decoder (omen._native.signalwire.decode_signal), without a protobuf message.
+
+    Raises ValueError where the reference fails: SignalDecodeError (a ValueError subclass) when
+    the bytes are not a valid OmenSignal, or the domain enum's ValueError for an enum number it
+    lacks (0 included)."""
+    return _decode_signal(data)
