@@ -177,6 +177,12 @@ class SubmittedBatch:
         self._emitted = emitted
         self._pending = pending
 
+    def absorb(self, other: SubmittedBatch) -> None:
+        """Add a later batch (its results dropped) to this one: `durable()` then waits for
+        both."""
+        self._waits.extend(other._waits)
+        self._emitted.extend(other._emitted)
+
     def drop_results(self) -> None:
         """Forget the results (the caller has encoded its answer from them): a stream's batch
         waits in a queue for its group commit, and its signals must not live that long. Kept

@@ -203,6 +203,47 @@ def test_each_message_gets_one_response_with_its_results_in_order(stub):
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
 
 
+def test_a_message_larger_than_one_part_is_answered_as_one_in_order(stub):
+    """The server decides a large message in parts (128 events): one response still answers
+    every event in order, with malformed events failing alone by their index in the message
+    and duplicates found across parts."""
+    size = 300
+    bad = {5, 130, 259, 299}  # in the first, second and third part, and the last event
+    events = []
+    for i in range(size):
+        if i in bad:
+            events.append(item(f"big-{i}", probability=1.5))
+        elif i == 200:
+            events.append(item("big-200", event_id="big-3", market_id="big-3"))  # of part one
+        else:
+            events.append(item(f"big-{i}", market_id=f"big-{i}"))
+    full = message(*events)
+    basic = message(*(item(f"big-basic-{i}", market_id=f"big-b-{i}") for i in range(size)))
+    basic.view = service_pb2.RESULT_VIEW_BASIC
+    response, basic_response = run_stream(stub, [full, basic])
+    assert [r.correlation_id for r in response.results] == [e.correlation_id for e in events]
+    for i, result in enumerate(response.results):
+        if i in bad:
+            assert result.outcome == INVALID, i
+            [violation] = result.field_violations
+            assert violation.field == f"events[{i}].event.probability"
+        elif i == 200:
+            assert result.outcome == DUPLICATE
+            assert result.duplicate_of == response.results[3].signal_id
+        else:
+            assert result.outcome == EMITTED, (i, result)
+            assert result.signal.source_event_id == f"big-{i}"
+    assert [(r.outcome, r.HasField("signal")) for r in basic_response.results] == [
+        (EMITTED, False)
+    ] * size
+    positions = [
+        (r.ledger_position.partition, r.ledger_position.sequence)
+        for r in [*response.results, *basic_response.results]
+        if r.outcome == EMITTED
+    ]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+
+
 def test_ledger_positions_returned_are_those_get_signal_reports(stub):
     [response] = run_stream(stub, [message(*(item(f"pos-{i}") for i in range(5)))])
     for result in response.results:
