@@ -140,6 +140,16 @@ def test_appended_records_read_back_identical_by_read_get_and_replay(ledger: Led
     assert [e.lsn for e in replayed] == list(range(1, len(bodies) + 1))
 
 
+def test_get_reads_records_shorter_and_longer_than_one_read_ahead(ledger: Ledger) -> None:
+    """get reads a record with one 4 KiB pread and the rest of a longer one with a second."""
+    edge = 4096 - RECORD_OVERHEAD
+    sizes = [0, 1, edge - 1, edge, edge + 1, 4096, 20_000, 3]
+    bodies = [make_body(n, size) for n, size in enumerate(sizes)]
+    positions = append_all(ledger, bodies)
+    assert [ledger.get(p).body for p in positions] == bodies
+    assert [ledger.get(p).lsn for p in positions] == list(range(1, len(bodies) + 1))
+
+
 def test_positions_are_the_utc_date_and_a_sequence_from_one_per_partition(ledger: Ledger) -> None:
     stamps = [at(0), at(1), at(0, NS_PER_DAY - 1), at(2, 5), at(1, NS_PER_DAY - 1), at(0, 1)]
     appended = [ledger.append(ts, RTYPE, make_body(i)) for i, ts in enumerate(stamps)]
