@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         ("originals", "us/event, original loaded", "us/event, id only (stream)", "ratio"), table
     )
     print(
-        "\nrecent: the newest signals (objects in the index); old: the oldest (ledger "
-        "positions).\nus/event: submit_many plus the durable wait, per re-observed event."
+        "\nrecent: the newest signals; old: the oldest (both read back from the ledger when "
+        "loaded).\nus/event: submit_many plus the durable wait, per re-observed event."
     )
     if args.json:
         rows = [

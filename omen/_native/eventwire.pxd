@@ -17,7 +17,7 @@ cdef enum:
     WT_FIXED32 = 5
 
 
-# What went wrong (Err.code); _what() words each as the twin does.
+# What went wrong (Err.code); wire_problem() words each as the twins do.
 cdef enum:
     E_NONE = 0
     E_TRUNCATED_TAG
@@ -72,6 +72,45 @@ cdef inline Py_ssize_t fail(Err *e, int code, Py_ssize_t at, int64_t arg1=0,
     e.arg1 = arg1
     e.arg2 = arg2
     return -1
+
+
+cdef inline str wire_problem(Err *e, tuple text_names):
+    """The twins' wording of the problem `e` records (without the offset); `text_names` names
+    the string fields E_UTF8's arg1 indexes."""
+    cdef int code = e.code
+    if code == E_TRUNCATED_TAG:
+        return "truncated tag"
+    if code == E_INVALID_TAG:
+        return "invalid tag"
+    if code == E_TRUNCATED_VARINT:
+        return "truncated varint"
+    if code == E_LONG_VARINT:
+        return "varint longer than 10 bytes"
+    if code == E_TRUNCATED_LENGTH:
+        return "truncated length"
+    if code == E_LONG_LENGTH:
+        return "length longer than 5 bytes"
+    if code == E_LENGTH_BEYOND:
+        return f"length {e.arg1} exceeds the {e.arg2} bytes left"
+    if code == E_TRUNCATED_FIXED64:
+        return "truncated fixed64"
+    if code == E_TRUNCATED_FIXED32:
+        return "truncated fixed32"
+    if code == E_TOO_DEEP:
+        return f"nesting deeper than {MAX_DEPTH} levels"
+    if code == E_UNTERMINATED_GROUP:
+        return f"group {e.arg1} not terminated"
+    if code == E_END_GROUP:
+        return f"unexpected end-group tag {e.arg1}"
+    if code == E_WIRE_TYPE:
+        return f"invalid wire type {e.arg1}"
+    if code == E_FIELD_ZERO:
+        return "field number 0"
+    if code == E_PACKED_LENGTH:
+        return f"packed outcome_prices length {e.arg1} is not a multiple of 8"
+    if code == E_UTF8:
+        return f"invalid UTF-8 in {text_names[e.arg1]}"
+    raise AssertionError(f"no wire problem recorded (code {code})")
 
 
 cdef inline Py_ssize_t read_tag(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,

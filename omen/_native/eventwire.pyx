@@ -70,42 +70,8 @@ _TEXT_NAMES = (
 )
 
 
-cdef str _what(Err *e):
-    """The twin's wording of the problem `e` records (without the offset)."""
-    cdef int code = e.code
-    if code == E_TRUNCATED_TAG:
-        return "truncated tag"
-    if code == E_INVALID_TAG:
-        return "invalid tag"
-    if code == E_TRUNCATED_VARINT:
-        return "truncated varint"
-    if code == E_LONG_VARINT:
-        return "varint longer than 10 bytes"
-    if code == E_TRUNCATED_LENGTH:
-        return "truncated length"
-    if code == E_LONG_LENGTH:
-        return "length longer than 5 bytes"
-    if code == E_LENGTH_BEYOND:
-        return f"length {e.arg1} exceeds the {e.arg2} bytes left"
-    if code == E_TRUNCATED_FIXED64:
-        return "truncated fixed64"
-    if code == E_TRUNCATED_FIXED32:
-        return "truncated fixed32"
-    if code == E_TOO_DEEP:
-        return f"nesting deeper than {MAX_DEPTH} levels"
-    if code == E_UNTERMINATED_GROUP:
-        return f"group {e.arg1} not terminated"
-    if code == E_END_GROUP:
-        return f"unexpected end-group tag {e.arg1}"
-    if code == E_WIRE_TYPE:
-        return f"invalid wire type {e.arg1}"
-    if code == E_FIELD_ZERO:
-        return "field number 0"
-    if code == E_PACKED_LENGTH:
-        return f"packed outcome_prices length {e.arg1} is not a multiple of 8"
-    if code == E_UTF8:
-        return f"invalid UTF-8 in {_TEXT_NAMES[e.arg1]}"
-    raise AssertionError(f"eventwire: no problem recorded (code {code})")
+cdef inline str _what(Err *e):
+    return wire_problem(e, _TEXT_NAMES)
 
 
 # ------------------------------------------------------------------------------------------

@@ -51,22 +51,10 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memmove
 
 from omen._native.eventwire cimport (
-    E_END_GROUP,
-    E_FIELD_ZERO,
-    E_INVALID_TAG,
-    E_LENGTH_BEYOND,
-    E_LONG_LENGTH,
-    E_LONG_VARINT,
     E_NONE,
     E_TOO_DEEP,
-    E_TRUNCATED_FIXED32,
     E_TRUNCATED_FIXED64,
-    E_TRUNCATED_LENGTH,
-    E_TRUNCATED_TAG,
-    E_TRUNCATED_VARINT,
-    E_UNTERMINATED_GROUP,
     E_UTF8,
-    E_WIRE_TYPE,
     MAX_DEPTH,
     Err,
     fail,
@@ -75,6 +63,7 @@ from omen._native.eventwire cimport (
     read_length,
     read_varint,
     skip_value,
+    wire_problem,
 )
 from omen._native.slots cimport (
     Field,
@@ -820,40 +809,8 @@ _TEXT_NAMES = (
 )
 
 
-cdef str _what(Err *e):
-    """The twin's wording of the problem `e` records (eventwire_py's, without the offset)."""
-    cdef int code = e.code
-    if code == E_TRUNCATED_TAG:
-        return "truncated tag"
-    if code == E_INVALID_TAG:
-        return "invalid tag"
-    if code == E_TRUNCATED_VARINT:
-        return "truncated varint"
-    if code == E_LONG_VARINT:
-        return "varint longer than 10 bytes"
-    if code == E_TRUNCATED_LENGTH:
-        return "truncated length"
-    if code == E_LONG_LENGTH:
-        return "length longer than 5 bytes"
-    if code == E_LENGTH_BEYOND:
-        return f"length {e.arg1} exceeds the {e.arg2} bytes left"
-    if code == E_TRUNCATED_FIXED64:
-        return "truncated fixed64"
-    if code == E_TRUNCATED_FIXED32:
-        return "truncated fixed32"
-    if code == E_TOO_DEEP:
-        return f"nesting deeper than {MAX_DEPTH} levels"
-    if code == E_UNTERMINATED_GROUP:
-        return f"group {e.arg1} not terminated"
-    if code == E_END_GROUP:
-        return f"unexpected end-group tag {e.arg1}"
-    if code == E_WIRE_TYPE:
-        return f"invalid wire type {e.arg1}"
-    if code == E_FIELD_ZERO:
-        return "field number 0"
-    if code == E_UTF8:
-        return f"invalid UTF-8 in {_TEXT_NAMES[e.arg1]}"
-    raise AssertionError(f"signalwire: no problem recorded (code {code})")
+cdef inline str _what(Err *e):
+    return wire_problem(e, _TEXT_NAMES)
 
 
 cdef Layout L_ConfidenceFactor

@@ -519,6 +519,10 @@ class _Signal:
 
 
 def _key(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """The next field's key (number << 3 | wire type) and the offset after it."""
+    key = buf[pos]
+    if 8 <= key < 0x80 and key & 7 != 4:  # one byte: field 1-15, not an end-group
+        return key, pos + 1
     number, wire_type, pos = _read_field(buf, pos, end)
     return number << 3 | wire_type, pos
 
@@ -542,11 +546,7 @@ def _factor(buf: bytes, pos: int, end: int, depth: int) -> ConfidenceFactor:
     value = weight = 0.0
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _LEN_1:
             name, pos = _read_string(buf, pos, end, "confidence_factors.name")
         elif key == _F64_2:
@@ -563,11 +563,7 @@ def _factor(buf: bytes, pos: int, end: int, depth: int) -> ConfidenceFactor:
 def _interval(buf: bytes, pos: int, end: int, depth: int, values: list[float]) -> None:
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _F64_1:
             values[0] = _read_double(buf, pos, end)
             pos += 8
@@ -583,11 +579,7 @@ def _location(buf: bytes, pos: int, end: int, depth: int) -> Location:
     name = region_code = ""
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _F64_1:
             lat = _read_double(buf, pos, end)
             pos += 8
@@ -606,11 +598,7 @@ def _location(buf: bytes, pos: int, end: int, depth: int) -> Location:
 def _geographic(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _LEN_1:
             text, pos = _read_string(buf, pos, end, "geographic.regions")
             s.regions.append(text)
@@ -628,11 +616,7 @@ def _geographic(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
 def _temporal(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _VARINT_1:
             value, pos = _read_varint(buf, pos, end)
             s.horizon = _to_int32(value)
@@ -657,11 +641,7 @@ def _evidence(buf: bytes, pos: int, end: int, depth: int) -> Evidence:
     value = 0.0
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _LEN_1:
             kind, pos = _read_string(buf, pos, end, "evidence.kind")
         elif key == _LEN_2:
@@ -682,11 +662,7 @@ def _result(buf: bytes, pos: int, end: int, depth: int) -> tuple[str, str, int, 
     score = 0.0
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _LEN_1:
             rule_name, pos = _read_string(buf, pos, end, "validation_results.rule_name")
         elif key == _LEN_2:
@@ -707,11 +683,7 @@ def _result(buf: bytes, pos: int, end: int, depth: int) -> tuple[str, str, int, 
 def _hints(buf: bytes, pos: int, end: int, depth: int, s: _Signal) -> None:
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         if key == _LEN_1:
             text, pos = _read_string(buf, pos, end, "impact_hints.domains")
             s.domains.append(text)
@@ -755,11 +727,7 @@ def _signal_fields(buf: bytes, s: _Signal) -> None:
     strings = s.strings
     while pos < end:
         at = pos
-        key = buf[pos]
-        if 8 <= key < 0x80 and key & 7 != 4:
-            pos += 1
-        else:
-            key, pos = _key(buf, pos, end)
+        key, pos = _key(buf, pos, end)
         name = _SIGNAL_STRINGS.get(key)
         if name is not None:
             strings[key], pos = _read_string(buf, pos, end, name)
