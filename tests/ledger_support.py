@@ -233,3 +233,19 @@ class FreshFdFiles(FaultyFiles):
             self._paths[high] = self._paths.pop(fd)
         os.close(fd)
         return high
+
+
+class GatedFiles(FaultyFiles):
+    """Holds the writer thread inside its first write to a segment until `gate` is set
+    (`writing` tells the test it got there): its records are accepted but not written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.writing = threading.Event()
+
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
+        if self._path(fd).endswith(".wal"):
+            self.writing.set()
+            assert self.gate.wait(10), "the test never opened the gate"
+        super().pwrite(fd, data, offset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,25 +19,10 @@ from omen.adapters.ledger.signals import (
 from omen.adapters.repository.ledger_index import LedgerIndexedRepository
 from omen.application.process import ProcessEvents
 from omen.domain.signals import OmenSignal, Outcome
-from tests.ledger_support import FaultyFiles
+from tests.ledger_support import GatedFiles
 from tests.support import NS, T0_NS, make_pipeline, raw_event
 
 MARKETS = 12
-
-
-class _GatedFiles(FaultyFiles):
-    """Holds the writer thread inside its first write to a segment until `gate` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.writing = threading.Event()
-
-    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
-        if self._path(fd).endswith(".wal"):
-            self.writing.set()
-            assert self.gate.wait(10), "the test never opened the gate"
-        super().pwrite(fd, data, offset)
 
 
 def _events(seed: int, count: int, start: int = 0) -> list:
@@ -150,7 +134,7 @@ def test_a_signal_whose_record_waits_for_the_writer_is_answered_from_the_ledger_
 ):
     """The index keeps no object for a signal once the ledger accepted its record, written or
     not: a signal still in the writer's hands is read back from the ledger's queue."""
-    files = _GatedFiles()
+    files = GatedFiles()
     ledger, repository, _, use_case = _open(tmp_path / "queued", keep_objects=0, files=files)
     try:
         events = _events(7, 40)

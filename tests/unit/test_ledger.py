@@ -42,7 +42,15 @@ from omen.adapters.ledger.format import (
 )
 from omen.adapters.ledger.ledger import Commit, Entry, Ledger, LedgerOptions, Position
 from omen.adapters.ledger.records import RecordType
-from tests.ledger_support import EIO, ENOSPC, Event, FaultyFiles, FreshFdFiles, final_path
+from tests.ledger_support import (
+    EIO,
+    ENOSPC,
+    Event,
+    FaultyFiles,
+    FreshFdFiles,
+    GatedFiles,
+    final_path,
+)
 from tests.support import ROOT, wait_until
 
 DAY0_NS = 20_775 * NS_PER_DAY
@@ -189,21 +197,6 @@ def test_get_of_a_position_that_does_not_exist_raises(ledger: Ledger) -> None:
         ledger.get(Position(DAY1, 1))
 
 
-class _GatedFiles(FaultyFiles):
-    """Holds the writer thread inside its first write to a segment until `gate` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.writing = threading.Event()
-
-    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
-        if _segment(self._path(fd)):
-            self.writing.set()
-            assert self.gate.wait(10), "the test never opened the gate"
-        super().pwrite(fd, data, offset)
-
-
 @contextlib.contextmanager
 def _opened(gate: threading.Event) -> Iterator[None]:
     """Open the gate on the way out, also when the test fails (or close would wait)."""
@@ -216,7 +209,7 @@ def _opened(gate: threading.Event) -> Iterator[None]:
 def test_get_reads_a_record_the_writer_has_not_written_yet(root: Path) -> None:
     """Accepted records are readable at once (the signal index relies on it): the one in the
     batch being written and those queued behind it, then the same bytes from the segment."""
-    files = _GatedFiles()
+    files = GatedFiles()
     with Ledger.open(root, opts(), files=files) as ledger, _opened(files.gate):
         first = ledger.append(at(0, 0), RTYPE, make_body(0))
         assert files.writing.wait(10)  # the writer holds the first batch
