@@ -40,6 +40,11 @@ class ProcessEvents:
     def pipeline(self) -> Pipeline:
         return self._pipeline
 
+    @property
+    def failed(self) -> Exception | None:
+        """Why the ledger failed closed, or None while it works."""
+        return self._ledger.failed
+
     def refusal(self, event: RawEvent, prefix: str = "event") -> FieldViolation | None:
         """A violation when the ledger cannot record `event` (its date is sealed for good):
         such an event must fail before it is decided, or the index and the statistics would

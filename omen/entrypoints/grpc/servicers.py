@@ -421,6 +421,15 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             outcomes[Outcome.INVALID] += len(invalid)
         return encoded, batch
 
+    async def _abort_read(self, context: grpc.aio.ServicerContext, exc: LedgerError) -> None:
+        """A signal the index names could not be read back from the ledger: UNAVAILABLE when
+        the ledger has failed closed (a record it accepted was never written), else
+        FAILED_PRECONDITION (e.g. an archived partition whose copy moved away)."""
+        failed = self._process.failed
+        if failed is not None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(failed))
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+
     async def GetSignal(
         self, request: service_pb2.GetSignalRequest, context: grpc.aio.ServicerContext
     ) -> signal_pb2.OmenSignal:
@@ -436,7 +445,11 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                     ]
                 )
             )
-        signal = self._repository.get(request.signal_id)
+        try:
+            signal = self._repository.get(request.signal_id)
+        except LedgerError as exc:
+            await self._abort_read(context, exc)
+            raise AssertionError("unreachable: abort raises") from None
         if signal is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
@@ -481,7 +494,11 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             )
         if violations:
             await context.abort_with_status(invalid_argument(violations))
-        page = self._repository.page(offset, page_size, categories, request.min_confidence)
+        try:
+            page = self._repository.page(offset, page_size, categories, request.min_confidence)
+        except LedgerError as exc:
+            await self._abort_read(context, exc)
+            raise AssertionError("unreachable: abort raises") from None
         response = service_pb2.ListSignalsResponse(
             signals=[convert.signal_to_proto(s) for s in page.signals]
         )
