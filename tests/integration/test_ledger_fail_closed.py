@@ -16,12 +16,26 @@ from omen._proto import service_pb2, service_pb2_grpc
 from omen.adapters.ledger.files import FileLayer
 from omen.adapters.ledger.ledger import Ledger
 from omen.bootstrap import build_app
-from omen.config import load_settings
+from omen.config import Settings, load_settings
 from omen.entrypoints.grpc import convert
 from omen.entrypoints.grpc.server import shutdown, start
 from tests.support import TEST_API_KEY, event_message
 
 AUTH = (("x-api-key", TEST_API_KEY),)
+
+
+def _settings(tmp_path: Path) -> Settings:
+    settings, _ = load_settings(
+        env={},
+        overrides={
+            "data_dir": tmp_path,
+            "port": 0,
+            "metrics_port": 0,
+            "api_keys": (TEST_API_KEY,),
+            "grace_period_s": 1,
+        },
+    )
+    return settings
 
 
 class FailingSync(FileLayer):
@@ -37,16 +51,7 @@ class FailingSync(FileLayer):
 
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EIO])
 def test_sync_failure_fails_closed(tmp_path: Path, error: int) -> None:
-    settings, _ = load_settings(
-        env={},
-        overrides={
-            "data_dir": tmp_path,
-            "port": 0,
-            "metrics_port": 0,
-            "api_keys": (TEST_API_KEY,),
-            "grace_period_s": 1,
-        },
-    )
+    settings = _settings(tmp_path)
 
     async def scenario() -> None:
         app = build_app(settings)
@@ -119,16 +124,7 @@ def test_a_signal_whose_record_was_never_written_reads_as_unavailable(tmp_path: 
     """The index holds a signal by its ledger position as soon as the ledger accepted its
     record. When the write then fails, reading that signal back answers UNAVAILABLE with the
     ledger's failure, not an unknown error and not the signal (it was never acknowledged)."""
-    settings, _ = load_settings(
-        env={},
-        overrides={
-            "data_dir": tmp_path,
-            "port": 0,
-            "metrics_port": 0,
-            "api_keys": (TEST_API_KEY,),
-            "grace_period_s": 1,
-        },
-    )
+    settings = _settings(tmp_path)
     lost = event_message(event_id="lost", market_id="m-lost")
 
     async def scenario() -> None:

@@ -37,6 +37,7 @@ from omen.domain.events import MarketState, RawEvent
 from omen.domain.validation import FieldViolation
 from omen.entrypoints.grpc import convert
 from tests.native_impls import parity_fixtures
+from tests.protowire import f64, group, key, ld, text, varint, vi
 
 NATIVE = "omen._native.eventwire"
 TWIN = "omen._native.eventwire_py"
@@ -85,43 +86,6 @@ def check(module: ModuleType, data: bytes, limit: int = BIG) -> Result:
 
 
 # --- Wire building -----------------------------------------------------------------------------
-
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def key(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
-
-
-def ld(number: int, body: bytes) -> bytes:
-    return key(number, 2) + varint(len(body)) + body
-
-
-def f64(number: int, value: float) -> bytes:
-    return key(number, 1) + struct.pack("<d", value)
-
-
-def vi(number: int, value: int) -> bytes:
-    return key(number, 0) + varint(value)
-
-
-def text(number: int, value: str) -> bytes:
-    return ld(number, value.encode())
-
-
-def group(number: int, body: bytes = b"") -> bytes:
-    return key(number, 3) + body + key(number, 4)
 
 
 def stream_event(event: bytes | None, cid: str = "c") -> bytes:

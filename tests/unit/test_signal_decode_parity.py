@@ -47,6 +47,7 @@ from omen.domain.signals import (
     ValidationResult,
 )
 from tests.native_impls import parity_fixtures
+from tests.protowire import f64, group, key, ld, text, vi
 from tests.signal_samples import U64_MAX, full_signal
 from tests.unit.test_signalwire_parity import real_signals, signals
 
@@ -127,43 +128,6 @@ def decoded(module: ModuleType, data: bytes) -> OmenSignal:
 
 
 # --- Wire building -----------------------------------------------------------------------------
-
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def key(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
-
-
-def ld(number: int, body: bytes) -> bytes:
-    return key(number, 2) + varint(len(body)) + body
-
-
-def f64(number: int, value: float) -> bytes:
-    return key(number, 1) + struct.pack("<d", value)
-
-
-def vi(number: int, value: int) -> bytes:
-    return key(number, 0) + varint(value)
-
-
-def text(number: int, value: str) -> bytes:
-    return ld(number, value.encode())
-
-
-def group(number: int, body: bytes = b"") -> bytes:
-    return key(number, 3) + body + key(number, 4)
 
 
 def fixed32(number: int, data: bytes = b"\x01\x02\x03\x04") -> bytes:
