@@ -1,8 +1,10 @@
 """Building protobuf wire bytes by hand, for the parity tests of the compiled wire codecs: fields
-in any order, repeated, unknown or malformed, which no generated class would write."""
+in any order, repeated, unknown or malformed, which no generated class would write; and
+mutating valid encodings for the fuzz tests."""
 
 from __future__ import annotations
 
+import random
 import struct
 
 
@@ -41,3 +43,22 @@ def text(number: int, value: str) -> bytes:
 
 def group(number: int, body: bytes = b"") -> bytes:
     return key(number, 3) + body + key(number, 4)
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    """1-4 of: a byte replaced, a bit flipped, bytes inserted, bytes deleted, the tail cut."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.randrange(5)
+        at = rng.randrange(len(out) + 1)
+        if kind == 0 and out:
+            out[min(at, len(out) - 1)] = rng.randrange(256)
+        elif kind == 1 and out:
+            out[min(at, len(out) - 1)] ^= 1 << rng.randrange(8)
+        elif kind == 2:
+            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 3)))
+        elif kind == 3:
+            del out[at : at + rng.randint(1, 3)]
+        else:
+            del out[at:]
+    return bytes(out)

@@ -37,7 +37,7 @@ from omen.domain.events import MarketState, RawEvent
 from omen.domain.validation import FieldViolation
 from omen.entrypoints.grpc import convert
 from tests.native_impls import parity_fixtures
-from tests.protowire import f64, group, key, ld, text, varint, vi
+from tests.protowire import f64, group, key, ld, mutate, text, varint, vi
 
 NATIVE = "omen._native.eventwire"
 TWIN = "omen._native.eventwire_py"
@@ -855,24 +855,6 @@ def valid_request(rng: random.Random, pool: list[signal_pb2.RawSignalEvent]) -> 
             m.raw_payload = b"raw"
         items.append(stream_event(m.SerializeToString(), f"id-{i}"))
     return request(*items)
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        kind = rng.randrange(5)
-        at = rng.randrange(len(out) + 1)
-        if kind == 0 and out:
-            out[min(at, len(out) - 1)] = rng.randrange(256)
-        elif kind == 1 and out:
-            out[min(at, len(out) - 1)] ^= 1 << rng.randrange(8)
-        elif kind == 2:
-            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 3)))
-        elif kind == 3:
-            del out[at : at + rng.randint(1, 3)]
-        else:
-            del out[at:]
-    return bytes(out)
 
 
 @settings(max_examples=2000, deadline=None)

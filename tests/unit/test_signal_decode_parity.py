@@ -47,7 +47,7 @@ from omen.domain.signals import (
     ValidationResult,
 )
 from tests.native_impls import parity_fixtures
-from tests.protowire import f64, group, key, ld, text, vi
+from tests.protowire import f64, group, key, ld, mutate, text, vi
 from tests.signal_samples import U64_MAX, full_signal
 from tests.unit.test_signalwire_parity import real_signals, signals
 
@@ -611,25 +611,6 @@ FUZZ_POOL = [FULL, minimal(), VARIANTS["unknown fields inside every submessage"]
 @functools.cache
 def fuzz_pool() -> list[bytes]:
     return FUZZ_POOL + [_encode(s) for s in real_signals()[:5]]
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    """1-4 of: a byte replaced, a bit flipped, bytes inserted, bytes deleted, the tail cut."""
-    out = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        kind = rng.randrange(5)
-        at = rng.randrange(len(out) + 1)
-        if kind == 0 and out:
-            out[min(at, len(out) - 1)] = rng.randrange(256)
-        elif kind == 1 and out:
-            out[min(at, len(out) - 1)] ^= 1 << rng.randrange(8)
-        elif kind == 2:
-            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 3)))
-        elif kind == 3:
-            del out[at : at + rng.randint(1, 3)]
-        else:
-            del out[at:]
-    return bytes(out)
 
 
 def assert_all_agree(native: ModuleType, twin: ModuleType, data: bytes) -> None:
