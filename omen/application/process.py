@@ -134,18 +134,22 @@ class ProcessEvents:
                 self._ledger.append_many(records)
                 self._pipeline.settle()
             raise
-        tickets = self._ledger.append_many(records) if records else []
+        tickets = self._ledger.append_many(records) if records else ()
         self._pipeline.settle()
         emitted: list[str] = []
+        unsettled = self._pending
         last: Durable | None = None
+        done = True
         for record, ticket in zip(records, tickets, strict=True):
             durable = ticket.durable
             if durable is not last:  # appends of one group commit share one Durable
                 waits.append(durable)
                 last = durable
-            if isinstance(record, SignalRecord) and not durable.done:
-                self._pending[record.signal.signal_id] = durable
-                emitted.append(record.signal.signal_id)
+                done = durable.done
+            if not done and isinstance(record, SignalRecord):
+                signal_id = record.signal.signal_id
+                unsettled[signal_id] = durable
+                emitted.append(signal_id)
         return SubmittedBatch(results, waits, emitted, self._pending)
 
     async def process_many(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import pytest
 
-from omen.application.ports import LedgerTicket, SignalLedger
+from omen.application.ports import SignalLedger
 from omen.application.process import ProcessEvents
 from omen.domain.signals import OmenSignal, Outcome
 from omen.errors import LedgerUnavailableError
@@ -35,6 +36,13 @@ class FakeDurable:
         self.event.set()
 
 
+@dataclass
+class FakeTicket:
+    partition: str
+    sequence: int
+    durable: FakeDurable
+
+
 class FakeLedger(SignalLedger):
     def __init__(self) -> None:
         self.records: list[tuple] = []
@@ -42,10 +50,10 @@ class FakeLedger(SignalLedger):
         self.batches: list[int] = []  # records per append_many call
         self._failed: Exception | None = None
 
-    def _ticket(self) -> LedgerTicket:
+    def _ticket(self) -> FakeTicket:
         durable = FakeDurable()
         self.durables.append(durable)
-        return LedgerTicket("2026-11-26", len(self.records), durable)
+        return FakeTicket("2026-11-26", len(self.records), durable)
 
     def append_signal(self, signal: OmenSignal, market_key: str, probability: float):
         self.records.append(("signal", signal.signal_id, market_key, probability))

@@ -205,15 +205,17 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 class Appended:
-    """Where an append went (known at once) and its commit (durable when it completes)."""
+    """Where an append went (known at once) and its commit (durable when it completes). Also
+    the application's LedgerTicket: `durable` is the commit under the port's name."""
 
-    __slots__ = ("commit", "lsn", "partition", "sequence")
+    __slots__ = ("commit", "durable", "lsn", "partition", "sequence")
 
     def __init__(self, partition: str, sequence: int, lsn: int, commit: Commit):
         self.partition = partition
         self.sequence = sequence
         self.lsn = lsn
         self.commit = commit
+        self.durable = commit
 
     @property
     def position(self) -> Position:
@@ -551,21 +553,50 @@ class Ledger:
     def append_many(self, records: Sequence[tuple[int, int, bytes]]) -> list[Appended]:
         """Queue (timestamp_ns, type, body) records at once, in order (one lock, usually one
         group commit). Commits complete in order, so the last record's commit completing
-        means every one of them is durable. Nothing is queued if any record is refused."""
-        checked = self._checked_size
-        sizes = [checked(body) for _, _, body in records]
-        dates = [date_of(ts) for ts, _, _ in records]
+        means every one of them is durable. Nothing is queued if any record is refused.
+
+        A stream message's records come through here: _enqueue's steps are inlined, and each
+        run of records on one UTC date is routed once (a message's events mostly share one).
+        """
+        sizes: list[int] = []
+        dates: list[str] = []
+        day, date = None, ""
+        for timestamp_ns, _, body in records:
+            sizes.append(self._checked_size(body))
+            if timestamp_ns // NS_PER_DAY != day:
+                day, date = timestamp_ns // NS_PER_DAY, date_of(timestamp_ns)
+            dates.append(date)
+        max_batch = self.options.max_batch_bytes
+        out: list[Appended] = []
         with self._lock:
             self._check_open()
             for date in dict.fromkeys(dates):  # each date once, in order
                 reason = self._refusal(date)
                 if reason is not None:
                     raise LedgerError(reason)
-            enqueue = self._enqueue
-            return [
-                enqueue(date, rtype, body, size)
-                for (_, rtype, body), date, size in zip(records, dates, sizes, strict=True)
-            ]
+            queue = self._queue
+            tail = queue[-1] if queue else None
+            batch = tail if isinstance(tail, _Batch) else None
+            routed, part = None, None
+            lsn = self._next_lsn
+            try:
+                for (_, rtype, body), date, size in zip(records, dates, sizes, strict=True):
+                    if date is not routed:
+                        routed, part = date, self._route(date)
+                    assert part is not None
+                    sequence = part.next_sequence
+                    part.next_sequence = sequence + 1
+                    if batch is None or (batch.size + size > max_batch and batch.items):
+                        batch = _Batch()
+                        queue.append(batch)
+                        self._wake.notify()
+                    batch.items.append((part, sequence, lsn, rtype, body))
+                    batch.size += size
+                    out.append(Appended(part.name, sequence, lsn, batch.commit))
+                    lsn += 1
+            finally:
+                self._next_lsn = lsn
+            return out
 
     @staticmethod
     def _checked_size(body: bytes) -> int:

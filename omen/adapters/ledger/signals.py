@@ -55,21 +55,21 @@ class LedgerSignalStore(SignalLedger):
         appended = self.ledger.append(signal.observed_at_ns, RecordType.SIGNAL, body)
         signal.ledger_partition = appended.partition
         signal.ledger_sequence = appended.sequence
-        return LedgerTicket(appended.partition, appended.sequence, appended.commit)
+        return appended
 
     def append_observation(
         self, event_hash: str, market_key: str, probability: float, observed_at_ns: int
     ) -> LedgerTicket:
         body = encode_observation(event_hash, probability, market_key)
-        appended = self.ledger.append(observed_at_ns, RecordType.OBSERVATION, body)
-        return LedgerTicket(appended.partition, appended.sequence, appended.commit)
+        return self.ledger.append(observed_at_ns, RecordType.OBSERVATION, body)
 
     def append_many(
         self, records: Sequence[SignalRecord | ObservationRecord]
-    ) -> list[LedgerTicket]:
+    ) -> Sequence[LedgerTicket]:
         """One Ledger.append_many call: one lock, usually one group commit, in order."""
         encoded: list[tuple[int, int, bytes]] = []
-        signals: list[bytes | None] = []
+        signals: list[bytes] = []  # each SIGNAL record's encoded signal, in order
+        signal_type, observation_type = RecordType.SIGNAL, RecordType.OBSERVATION
         for r in records:
             if isinstance(r, SignalRecord):
                 signal = r.signal
@@ -77,23 +77,23 @@ class LedgerSignalStore(SignalLedger):
                 body = encode_signal(
                     signal.input_event_hash, signal.signal_id, r.probability, r.market_key, data
                 )
-                encoded.append((signal.observed_at_ns, RecordType.SIGNAL, body))
+                encoded.append((signal.observed_at_ns, signal_type, body))
                 signals.append(data)
             else:
                 body = encode_observation(r.event_hash, r.probability, r.market_key)
-                encoded.append((r.observed_at_ns, RecordType.OBSERVATION, body))
-                signals.append(None)
+                encoded.append((r.observed_at_ns, observation_type, body))
         appended = self.ledger.append_many(encoded)
-        memo = self.encoded
-        tickets = []
-        for r, stored, a in zip(records, signals, appended, strict=True):
+        stored = iter(signals)
+        put = self.encoded.put if self.encoded is not None else None
+        for r, a in zip(records, appended, strict=True):
             if isinstance(r, SignalRecord):
-                r.signal.ledger_partition = a.partition
-                r.signal.ledger_sequence = a.sequence
-                if memo is not None and stored is not None:
-                    memo.put(r.signal.signal_id, stored)
-            tickets.append(LedgerTicket(a.partition, a.sequence, a.commit))
-        return tickets
+                signal = r.signal
+                signal.ledger_partition = a.partition
+                signal.ledger_sequence = a.sequence
+                data = next(stored)
+                if put is not None:
+                    put(signal.signal_id, data)
+        return appended
 
     def refuses(self, observed_at_ns: int) -> str | None:
         return self.ledger.refuses(observed_at_ns)
