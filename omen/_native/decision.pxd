@@ -33,6 +33,7 @@ cdef class Decider:
         dict _terms          # canonical term -> _Term
         dict _semantic_memo  # (terms, named chokepoints) -> the semantic rule's result
         dict _classify_memo  # (terms, has a chokepoint) -> Classification
+        dict _place_memo     # (terms, the locations' lat, lon, region code) -> (geo, result)
         # geography
         dict _region_codes
         dict _name_hits
@@ -87,7 +88,9 @@ cdef class Decider:
 
     cdef list _distinct(self, object matches)
     cdef object _locate(self, object event, list terms)
-    cdef tuple _evaluate(self, object event, list terms, object geo, object history)
+    cdef tuple _place(self, object event, list terms)
+    cdef tuple _evaluate(self, object event, list terms, object geo, object history,
+                         object geographic)
     cdef object _liquidity(self, object event)
     cdef object _semantic_rule(self, list terms, object geo)
     cdef object _semantic_result(self, list terms, list named)

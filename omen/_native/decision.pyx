@@ -15,6 +15,9 @@ A feed observes each market again and again with the same question, so the two r
 depend only on the terms matched (the semantic rule's, and the classification) are kept for the
 latest MEMO_ENTRIES distinct term lists and returned again (shared: the domain never changes a
 result after building it, and the reference already shares the anomaly rule's "no anomaly").
+The geography and the geographic rule's result, functions of the terms and of the locations'
+coordinates and region codes, are kept likewise (Decider._place), around each event's own
+locations.
 """
 
 cimport cython
@@ -487,6 +490,7 @@ cdef class Decider:
         self._terms = {}
         self._semantic_memo = {}
         self._classify_memo = {}
+        self._place_memo = {}
         geo = ruleset.geographic
         index = geo._index
         self._region_codes = index.region_codes
@@ -594,8 +598,10 @@ cdef class Decider:
         return self._locate(event, self._distinct(text.matches))
 
     def evaluate(self, ctx):
+        event, geo = ctx.event, ctx.geo
         results = self._evaluate(
-            ctx.event, self._distinct(ctx.text.matches), ctx.geo, ctx.history
+            event, self._distinct(ctx.text.matches), geo, ctx.history,
+            self._geographic(event, geo),
         )
         for result in results:
             if (<object>result).status is FAILED:
@@ -612,8 +618,8 @@ cdef class Decider:
 
     def decide(self, event, text, history, input_event_hash, trace_id=""):
         cdef list terms = self._distinct(get(text, &TXT_matches))
-        geo = self._locate(event, terms)
-        cdef tuple results = self._evaluate(event, terms, geo, history)
+        geo, geographic = self._place(event, terms)
+        cdef tuple results = self._evaluate(event, terms, geo, history, geographic)
         for result in results:
             if get(result, &VR_status) is FAILED:
                 return ProcessResult(
@@ -736,13 +742,51 @@ cdef class Decider:
             locations + tuple(points),
         )
 
-    cdef tuple _evaluate(self, object event, list terms, object geo, object history):
+    cdef tuple _place(self, object event, list terms):
+        """(_locate(event, terms), the geographic rule's result for it), memoised.
+
+        Both are functions of the distinct terms and of each location's latitude, longitude
+        and region code (a location's name is only carried along, in the coordinates): a market
+        observed again with the same text and locations finds them in the memo. Equal keys give
+        the same computation: the floats are compared by value, and -0.0 and 0.0, the only
+        distinct doubles that compare equal, give equal distances and bins. On a hit, the
+        findings are rebuilt around this event's own locations (the coordinates start with
+        them), so its names and exact values are the ones its signal carries.
+        """
+        locations = get(event, &E_locations)
+        cdef Py_ssize_t n = len(locations)
+        cdef list where = []
+        for loc in locations:
+            where.append((get(loc, &LOC_lat), get(loc, &LOC_lon), get(loc, &LOC_region_code)))
+        key = (PyList_AsTuple(terms), PyList_AsTuple(where))
+        cdef PyObject *cached = PyDict_GetItem(self._place_memo, key)
+        if cached is not NULL:
+            geo, geographic = <tuple>cached
+            coordinates = get(geo, &GF_coordinates)
+            if n == 0 or coordinates is locations:
+                return <tuple>cached
+            return (
+                GeoFindings(
+                    get(geo, &GF_chokepoints),
+                    get(geo, &GF_regions),
+                    get(geo, &GF_places),
+                    locations + coordinates[n:] if len(coordinates) > n else locations,
+                ),
+                geographic,
+            )
+        geo = self._locate(event, terms)
+        result = (geo, self._geographic(event, geo))
+        _remember(self._place_memo, key, result)
+        return result
+
+    cdef tuple _evaluate(self, object event, list terms, object geo, object history,
+                         object geographic):
         # A tuple literal: untracked_tuple() keeps it as it is (no list copied into a tuple).
         return untracked_tuple(
             (
                 self._liquidity(event),
                 self._semantic_rule(terms, geo),
-                self._geographic(event, geo),
+                geographic,
                 self._anomaly_rule(event, history),
                 self._freshness_rule(event),
             )

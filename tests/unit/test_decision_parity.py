@@ -276,6 +276,36 @@ def test_every_benchmark_and_fixture_event_is_decided_identically(native: Module
     assert_decides_like_the_reference(native.Decider(RULESET), events)
 
 
+def test_a_market_seen_again_at_equal_locations_gets_its_own_coordinates(native) -> None:
+    # The compiled decider keeps each (terms, locations) pair's geography: an event whose
+    # locations compare equal to a remembered one's (another name, -0.0 for 0.0, an int for a
+    # float) must still carry its own locations in its signal, and a region code spelled
+    # otherwise is another key.
+    text = "Will Houthi attacks close the Bab-el-Mandeb strait to shipping?"
+    variants = [
+        (Location(12.6, 43.3, "Bab-el-Mandeb", "YE"), Location(0.0, 45.0, "", "")),
+        (Location(12.6, 43.3, "Mandeb strait", "YE"), Location(-0.0, 45.0, "", "")),
+        (Location(12.6, 43.3, "", "YE"), Location(0, 45, "equator", "")),
+        (Location(12.6, 43.3, "", " ye "), Location(0.0, 45.0, "", "")),
+        (Location(12.6, 43.3, "", "YE"),),
+        (),
+    ]
+    events = [
+        event(text, event_id=f"e{i}", market_id=f"m{i}", locations=where)
+        for i, where in enumerate(variants * 2)
+    ]
+    decider = native.Decider(RULESET)
+    reference = RulesetDecider(RULESET)
+    for ctx in contexts_of(events):
+        args = (ctx.event, ctx.text, ctx.history, "ab" * 32)
+        got, want = decider.decide(*args), reference.decide(*args)
+        assert same(got, want), ctx.event.locations
+        assert got.signal is not None
+        assert got.signal.geographic.coordinates[: len(ctx.event.locations)] == tuple(
+            ctx.event.locations
+        )
+
+
 def test_more_distinct_texts_than_the_memos_hold_are_decided_identically(native) -> None:
     topics = ["shipping", "sanctions", "tariffs", "strike", "drought", "typhoon", "blockade"]
     places = ["Red Sea", "Suez Canal", "Port of Shanghai", "Panama Canal", "Taiwan Strait", "Iran"]
