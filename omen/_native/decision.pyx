@@ -755,9 +755,11 @@ cdef class Decider:
         """
         locations = get(event, &E_locations)
         cdef Py_ssize_t n = len(locations)
-        cdef list where = []
+        cdef list where = []  # flat: lat, lon, region code of each location in turn
         for loc in locations:
-            where.append((get(loc, &LOC_lat), get(loc, &LOC_lon), get(loc, &LOC_region_code)))
+            where.append(get(loc, &LOC_lat))
+            where.append(get(loc, &LOC_lon))
+            where.append(get(loc, &LOC_region_code))
         key = (PyList_AsTuple(terms), PyList_AsTuple(where))
         cdef PyObject *cached = PyDict_GetItem(self._place_memo, key)
         if cached is not NULL:

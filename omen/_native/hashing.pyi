@@ -17,3 +17,6 @@ def event_hash(event: Any) -> str:
 
 def event_hashes(events: Iterable[Any]) -> list[str]:
     """input_event_hash of many events, in order (one buffer reused across events)."""
+
+def direct_fields() -> dict[str, bool]:
+    """Each field the encoder reads, "Class.field" -> True when it is read from its slot."""

@@ -206,6 +206,27 @@ def test_keyword_order_and_duplicates_do_not_change_the_hash(impl: ModuleType) -
     assert impl.event_hash(a) != impl.event_hash(_event(keywords=("suez", "canal")))
 
 
+def test_keywords_sort_by_their_utf8_bytes_whatever_their_type(
+    native: ModuleType, twin: ModuleType
+) -> None:
+    # Exact strs are sorted as strs (UTF-8 keeps code point order: U+00E9 < U+FF21 < U+1F600,
+    # and so do their encodings, although "\uff21" sorts after "\U0001f600" in UTF-16); a str
+    # subclass among them sends the compiled encoder down the bytes path. Both ways must give
+    # the twin's bytes.
+    class Text(str):
+        pass
+
+    words = ("\U0001f600", "\uff21", "é", "z", "A", "é")
+    for keywords in (words, (*words[:3], Text("é"), Text("zz"))):
+        e = _event(keywords=keywords)
+        assert native.canonical_encoding(e) == twin.canonical_encoding(e), keywords
+
+
+def test_every_field_is_read_straight_from_its_slot(native: ModuleType) -> None:
+    # A False here would mean the compiled encoder silently reads that field through getattr().
+    assert native.direct_fields() and all(native.direct_fields().values())
+
+
 def test_source_metric_order_does_not_change_the_hash(impl: ModuleType) -> None:
     a = _event(source_metrics=(("spread", 0.01), ("best_bid", 0.4), ("é", 1.0)))
     b = _event(source_metrics=(("é", 1.0), ("best_bid", 0.4), ("spread", 0.01)))
