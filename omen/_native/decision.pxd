@@ -31,6 +31,7 @@ cdef class Decider:
     cdef:
         object _reference    # the domain's RulesetDecider: rule objects and rare slow paths
         dict _terms          # canonical term -> _Term
+        dict _distinct_memo  # id(a text's matches) -> (those matches, their distinct _Terms)
         dict _semantic_memo  # (terms, named chokepoints) -> the semantic rule's result
         dict _classify_memo  # (terms, has a chokepoint) -> Classification
         dict _place_memo     # (terms, the locations' lat, lon, region code) -> (geo, result)
@@ -87,6 +88,7 @@ cdef class Decider:
         double _status_candidate
 
     cdef list _distinct(self, object matches)
+    cdef list _distinct_terms(self, object matches)
     cdef object _locate(self, object event, list terms)
     cdef tuple _place(self, object event, list terms)
     cdef tuple _evaluate(self, object event, list terms, object geo, object history,

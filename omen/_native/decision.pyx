@@ -488,6 +488,7 @@ cdef class Decider:
         cdef Py_ssize_t i
         self._reference = _RulesetDecider(ruleset)
         self._terms = {}
+        self._distinct_memo = {}
         self._semantic_memo = {}
         self._classify_memo = {}
         self._place_memo = {}
@@ -641,7 +642,21 @@ cdef class Decider:
     # --- stages ------------------------------------------------------------------------------
 
     cdef list _distinct(self, object matches):
-        """Each distinct matched term's summary, in order of first occurrence."""
+        """Each distinct matched term's summary, in order of first occurrence (never changed
+        by a caller: a text seen again gets the same list). The text matcher returns the same
+        matches for a text it has seen recently: the memo holds each matches object it keys
+        by id, so no other object can take that id while its entry lives."""
+        if type(matches) is not tuple:  # only an immutable sequence can be remembered
+            return self._distinct_terms(matches)
+        key = id(matches)
+        cdef PyObject *cached = PyDict_GetItem(self._distinct_memo, key)
+        if cached is not NULL and (<tuple>cached)[0] is matches:
+            return <list>(<tuple>cached)[1]
+        cdef list out = self._distinct_terms(matches)
+        _remember(self._distinct_memo, key, (matches, out))
+        return out
+
+    cdef list _distinct_terms(self, object matches):
         cdef list out = []
         cdef set seen = set()
         cdef PyObject *cached

@@ -320,11 +320,22 @@ def direct_fields():
 cdef list sorted_keywords(object keywords):
     """The distinct keywords, sorted by their UTF-8 bytes, as str when every one is an exact
     str (UTF-8 preserves code point order, so sorting the strs sorts their encodings, and two
-    strs are equal exactly when their encodings are), else as their encodings."""
+    strs are equal exactly when their encodings are), else as their encodings. Sorted first,
+    then each run of equal ones kept once: no set, so no str of a new event is hashed."""
+    cdef list ordered
+    cdef list out
+    cdef Py_ssize_t i
     for k in keywords:
         if not PyUnicode_CheckExact(k):
             return sorted({utf8_bytes(k) for k in keywords})
-    return sorted(set(keywords))
+    ordered = sorted(keywords)
+    if len(ordered) < 2:
+        return ordered
+    out = [ordered[0]]
+    for i in range(1, len(ordered)):
+        if ordered[i] != ordered[i - 1]:
+            out.append(ordered[i])
+    return out
 
 
 cdef int encode_event(WriteBuffer buf, object event) except -1:
