@@ -3,8 +3,15 @@
 # the offset after what it read, or -1 with the problem recorded in an Err; eventwire_py.py, the
 # reference, documents what upb accepts and what each problem is called.
 
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
+
+
+cdef extern from "Python.h":
+    # The str's UTF-8 form: its own bytes when it is ASCII, else made once and kept in the str
+    # (NULL with MemoryError set if that allocation fails).
+    const char *str_utf8 "PyUnicode_AsUTF8AndSize" (object text, Py_ssize_t *size) except NULL
 
 
 cdef enum:
@@ -207,3 +214,44 @@ cdef inline double load_double(const unsigned char *p) noexcept:
 # The offset after the value of an unknown field (`depth`: the nesting levels left).
 cdef Py_ssize_t skip_value(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, uint32_t tag,
                            Py_ssize_t tag_at, int depth, Err *e) noexcept
+
+
+# --- Decoded strs kept for reuse (both decoders) ----------------------------------------------
+#
+# A feed repeats most of its strings (a market's question, description, ids and place names come
+# again with every observation; a signal's rule names, kinds and regions with every signal). Each
+# decoder keeps the strs of chosen fields in a direct-mapped table of strong references, indexed
+# by text_slot() of their bytes, and hands out the same str when the bytes recur: a slot lookup
+# and a memcmp instead of a UTF-8 decode, an allocation and, later, a deallocation, and the str's
+# hash, once computed, is kept with it for every dict it is then looked up in. A str is entered
+# with its UTF-8 form made (str_utf8), so comparing bytes with it never allocates. strs are
+# immutable, so sharing one is invisible (except to `is`); a colliding str replaces the entry.
+
+cdef inline uint64_t load_le64(const unsigned char *p) noexcept nogil:
+    cdef uint64_t x = 0
+    memcpy(&x, p, 8)
+    return x
+
+
+cdef inline Py_ssize_t text_slot(const unsigned char *p, Py_ssize_t size, int bits) noexcept nogil:
+    """The slot (0 <= slot < 2**bits) of the `size` >= 2 bytes at p: a hash of their length and
+    first, middle and last (up to) eight bytes."""
+    cdef uint64_t head, middle = 0, tail
+    if size >= 8:
+        head = load_le64(p)
+        tail = load_le64(p + size - 8)
+        if size >= 24:
+            middle = load_le64(p + size // 2 - 4)
+    else:
+        head = (<uint64_t>p[0]) | (<uint64_t>p[1] << 8) | (<uint64_t>p[size - 1] << 16)
+        tail = (<uint64_t>p[size // 2] << 8) | <uint64_t>p[size - 2]
+    cdef uint64_t h = (head * <uint64_t>0x9E3779B97F4A7C15) ^ (tail + <uint64_t>size)
+    h = (h ^ middle) * <uint64_t>0xC2B2AE3D27D4EB4F
+    return <Py_ssize_t>(h >> (64 - bits))
+
+
+cdef inline bint same_text(PyObject *cached, const unsigned char *p, Py_ssize_t size) except -1:
+    """Whether the str `cached` (entered with its UTF-8 form made) is the `size` bytes at p."""
+    cdef Py_ssize_t n = 0
+    cdef const char *data = str_utf8(<object>cached, &n)
+    return n == size and memcmp(data, p, <size_t>size) == 0

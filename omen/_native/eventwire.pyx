@@ -28,6 +28,8 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
 from cpython.list cimport PyList_Append, PyList_AsTuple, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR
 from libc.math cimport fabs, isfinite
@@ -121,14 +123,43 @@ cdef Py_ssize_t skip_value(const unsigned char *b, Py_ssize_t pos, Py_ssize_t en
     return fail(e, E_WIRE_TYPE, tag_at, wire_type)
 
 
+# The fields whose strs are kept for reuse (eventwire.pxd: text_slot, same_text): a market's
+# question, description, ids, URL, keywords and places come again with each observation. Not
+# the event and correlation ids, which are new in every event. Up to TEXT_MAX_BYTES each, in a
+# table of 2**TEXT_BITS strong references (at most 8 MiB of text in all).
+cdef enum:
+    REUSED_TEXTS = (
+        1 << N_SOURCE | 1 << N_MARKET_ID | 1 << N_TITLE | 1 << N_DESCRIPTION | 1 << N_MARKET_URL
+        | 1 << N_KEYWORDS | 1 << N_LOCATION_NAME | 1 << N_LOCATION_REGION | 1 << N_METRIC_KEY
+    )
+    TEXT_MAX_BYTES = 4096
+    TEXT_BITS = 11
+
+cdef PyObject *_texts[1 << TEXT_BITS]
+
+
 cdef object read_text(const unsigned char *b, Py_ssize_t pos, Py_ssize_t size, int name,
                       Err *e):
     """The str of b[pos:pos+size], or None with `e` set when it is not valid UTF-8."""
+    cdef Py_ssize_t slot = -1
+    cdef PyObject *cached
+    cdef Py_ssize_t n = 0
+    if (REUSED_TEXTS >> name) & 1 and 2 <= size <= TEXT_MAX_BYTES:
+        slot = text_slot(b + pos, size, TEXT_BITS)
+        cached = _texts[slot]
+        if cached is not NULL and same_text(cached, b + pos, size):
+            return <object>cached
     try:
-        return PyUnicode_DecodeUTF8(<const char *>b + pos, size, NULL)
+        result = PyUnicode_DecodeUTF8(<const char *>b + pos, size, NULL)
     except UnicodeDecodeError as exc:
         fail(e, E_UTF8, pos + exc.start, name)
         return None
+    if slot >= 0:
+        str_utf8(result, &n)  # made now (ASCII: its own bytes), so that same_text never allocates
+        Py_INCREF(result)
+        Py_XDECREF(_texts[slot])  # a str: freeing one runs no Python code
+        _texts[slot] = <PyObject *>result
+    return result
 
 
 # ------------------------------------------------------------------------------------------

@@ -62,7 +62,9 @@ from omen._native.eventwire cimport (
     read_field,
     read_length,
     read_varint,
+    same_text,
     skip_value,
+    text_slot,
     wire_problem,
 )
 from omen._native.slots cimport (
@@ -960,12 +962,10 @@ cdef inline str text_or_empty(object text):
 
 # The strings of the fields that hold a small vocabulary (rule names and versions, evidence kinds,
 # factor names, regions, domains, keywords, the source...) repeat from signal to signal: some
-# thirty of a signal's fifty strings. They are kept in a small direct-mapped cache of ASCII
-# strings, so a repeated one costs a hash and a memcmp instead of an allocation, a decode and,
-# later, a deallocation (and the signals held in memory share one copy). Only ASCII strings of 2
-# to VOCABULARY_MAX_BYTES bytes are cached (bytes equal to an ASCII string's are that string's
-# valid UTF-8); a colliding string replaces the entry. strs are immutable, so sharing one is
-# invisible (except to `is`).
+# thirty of a signal's fifty strings. They are kept in a table of decoded strs (eventwire.pxd:
+# text_slot, same_text), so a repeated one costs a hash and a memcmp instead of an allocation, a
+# decode and, later, a deallocation (and the signals held in memory share one copy). Only ASCII
+# strings of 2 to VOCABULARY_MAX_BYTES bytes are kept.
 cdef enum:
     VOCABULARY = (
         1 << N_SOURCE | 1 << N_FACTOR_NAME | 1 << N_REGIONS | 1 << N_CHOKEPOINTS
@@ -974,31 +974,10 @@ cdef enum:
         | 1 << N_RULESET_VERSION | 1 << N_LEDGER_PARTITION
     )
     VOCABULARY_MAX_BYTES = 64
-    VOCABULARY_SLOTS = 1024  # a power of two
+    VOCABULARY_BITS = 10
 
-# Strong references (never released: at most VOCABULARY_SLOTS short strings).
-cdef PyObject *_vocabulary[VOCABULARY_SLOTS]
-
-
-cdef inline uint64_t load_le64(const unsigned char *p) noexcept:
-    cdef uint64_t x = 0
-    memcpy(&x, p, 8)
-    return x
-
-
-cdef inline Py_ssize_t vocabulary_slot(const unsigned char *p, Py_ssize_t size) noexcept:
-    """The slot of the `size` bytes at p (2 <= size <= VOCABULARY_MAX_BYTES): a hash of their
-    first and last (up to) eight bytes and their length."""
-    cdef uint64_t head, tail
-    if size >= 8:
-        head = load_le64(p)
-        tail = load_le64(p + size - 8)
-    else:
-        head = (<uint64_t>p[0]) | (<uint64_t>p[1] << 8) | (<uint64_t>p[size - 1] << 16)
-        tail = (<uint64_t>p[size // 2] << 8) | <uint64_t>p[size - 2]
-    cdef uint64_t h = (head * <uint64_t>0x9E3779B97F4A7C15) ^ (tail + <uint64_t>size)
-    h *= <uint64_t>0xC2B2AE3D27D4EB4F
-    return <Py_ssize_t>(h >> 54) & (VOCABULARY_SLOTS - 1)
+# Strong references (never released: at most 2**VOCABULARY_BITS short strings).
+cdef PyObject *_vocabulary[1 << VOCABULARY_BITS]
 
 
 cdef inline object text_at(const unsigned char *b, Py_ssize_t pos, Py_ssize_t size, int name,
@@ -1007,13 +986,9 @@ cdef inline object text_at(const unsigned char *b, Py_ssize_t pos, Py_ssize_t si
     cdef Py_ssize_t slot = -1
     cdef PyObject *cached
     if (VOCABULARY >> name) & 1 and 2 <= size <= VOCABULARY_MAX_BYTES:
-        slot = vocabulary_slot(b + pos, size)
+        slot = text_slot(b + pos, size, VOCABULARY_BITS)
         cached = _vocabulary[slot]
-        if (
-            cached is not NULL
-            and PyUnicode_GET_LENGTH(<object>cached) == size
-            and memcmp(PyUnicode_DATA(<object>cached), b + pos, <size_t>size) == 0
-        ):
+        if cached is not NULL and same_text(cached, b + pos, size):
             return <object>cached
     cdef PyObject *text = decode_utf8_or_null(<const char *>b + pos, size, NULL)
     if text is NULL:

@@ -199,6 +199,38 @@ def test_the_recorded_polymarket_markets_round_trip(impl: ModuleType) -> None:
     assert [e for _, e, _ in got] == events
 
 
+def test_a_repeated_text_is_decoded_once_and_shared(native: ModuleType) -> None:
+    # The compiled decoder keeps the strs of a market's repeating fields: the second event's
+    # title, description (non-ASCII: compared through its UTF-8 form), source and keyword are
+    # the first event's objects, while each event keeps its own id.
+    def market(event_id: str) -> bytes:
+        return (
+            text(1, event_id)
+            + text(2, "polymarket")
+            + text(4, "Will the Suez Canal close?")
+            + text(5, "R\u00e9solution: the canal\u2019s operator \u2014 or \u2018its\u2019 regulator. \U0001f6a2")
+            + f64(6, 0.5)
+            + text(11, "shipping")
+        )
+
+    data = request(stream_event(market("pm-1"), "a"), stream_event(market("pm-2"), "b"))
+    (_, first, _), (_, second, _) = check(native, data)
+    assert first is not None and second is not None
+    for name in ("title", "description", "source"):
+        assert getattr(first, name) is getattr(second, name), name
+    assert first.keywords[0] is second.keywords[0]
+    assert (first.event_id, second.event_id) == ("pm-1", "pm-2")
+
+
+def test_more_distinct_texts_than_the_decoder_keeps_decode_as_upb_does(native: ModuleType) -> None:
+    # 3,000 titles (more than the table's 2,048 slots, so entries collide and are replaced),
+    # of equal length and sharing their first and last bytes, then all of them again.
+    titles = [f"Will market {i:05d} of the feed resolve YES?" for i in range(3000)]
+    events = [stream_event(text(1, "e") + text(2, "pm") + text(4, t) + f64(6, 0.5)) for t in titles]
+    for chunk in range(0, len(events) * 2, 500):
+        check(native, request(*(events * 2)[chunk : chunk + 500]))
+
+
 def test_every_field_set(impl: ModuleType) -> None:
     m = signal_pb2.RawSignalEvent(
         event_id="pm-9",
