@@ -208,7 +208,10 @@ def test_a_repeated_text_is_decoded_once_and_shared(native: ModuleType) -> None:
             text(1, event_id)
             + text(2, "polymarket")
             + text(4, "Will the Suez Canal close?")
-            + text(5, "R\u00e9solution: the canal\u2019s operator \u2014 or \u2018its\u2019 regulator. \U0001f6a2")
+            + text(
+                5,
+                "R\u00e9solution: the canal\u2019s operator \u2014 or \u2018its\u2019 regulator. \U0001f6a2",
+            )
             + f64(6, 0.5)
             + text(11, "shipping")
         )
