@@ -65,8 +65,8 @@ class CythonBuildExt(build_ext):
         super().finalize_options()
 
 
-# No -msse4.2 here: wal picks the CRC32C instruction at run time (crc32c.h), so one build runs
-# on CPUs with and without SSE4.2.
+# No -msse4.2 or -msha here: wal picks the CRC32C instruction (crc32c.h), hashing and decision
+# the SHA-256 ones (sha256.h) at run time, so one build runs on every x86-64 CPU.
 extensions = (
     []
     if SKIP_EXTENSIONS
@@ -77,7 +77,11 @@ extensions = (
             include_dirs=["omen/_native"],
             depends=[
                 path
-                for path in (f"omen/_native/{name}.pxd", "omen/_native/crc32c.h")
+                for path in (
+                    f"omen/_native/{name}.pxd",
+                    "omen/_native/crc32c.h",
+                    "omen/_native/sha256.h",
+                )
                 if os.path.exists(os.path.join(ROOT, path))
             ],
             extra_compile_args=["-O3"],

@@ -79,6 +79,7 @@ cdef class Decider:
         # confidence and the signal
         str _version
         str _version_prefix
+        bytes _version_prefix_utf8
         dict _routing_prefix
         dict _reliability
         double _default_reliability
@@ -106,3 +107,4 @@ cdef class Decider:
                              object input_event_hash, object results, object classification,
                              object trace_id)
     cdef tuple _evidence(self, object event, object geo, object history, object classification)
+    cdef str _signal_id_of(self, object input_event_hash)

@@ -27,6 +27,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
+from libc.string cimport memcpy
 
 from omen._native.slots cimport (
     Field,
@@ -37,6 +38,21 @@ from omen._native.slots cimport (
     layout_make,
     untracked_tuple,
 )
+
+cdef extern from "Python.h":
+    const char *str_utf8 "PyUnicode_AsUTF8AndSize" (object text, Py_ssize_t *size) except NULL
+
+cdef extern from "sha256.h":
+    void omen_sha256_init()
+    int omen_sha256_hw()
+    void omen_sha256(const unsigned char *p, size_t n, unsigned char *out)
+
+omen_sha256_init()
+
+cdef enum:
+    # A ruleset version, a NUL and a 64-character event hash fit many times over; a longer
+    # input (a very long version string) goes to hashlib.
+    SIGNAL_ID_INPUT_MAX = 512
 
 import builtins as _builtins
 import hashlib as _hashlib
@@ -563,6 +579,7 @@ cdef class Decider:
         c = ruleset.confidence
         self._version = ruleset.version
         self._version_prefix = ruleset.version + "\0"
+        self._version_prefix_utf8 = self._version_prefix.encode()
         self._routing_prefix = {
             category: category.name.lower() + ":" for category in _SignalCategory
         }
@@ -1207,11 +1224,11 @@ cdef class Decider:
         observed = get(event, &E_observed_at_ns)
         market_id = get(event, &E_market_id)
         event_id = get(event, &E_event_id)
-        digest = _sha256((self._version_prefix + input_event_hash).encode()).digest()
+        signal_id = self._signal_id_of(input_event_hash)
         cdef list names = [get(h, &CH_name) for h in get(geo, &GF_chokepoints)]
         return (
             OmenSignal(
-                _signal_id(digest),
+                signal_id,
                 input_event_hash,
                 event_id,
                 source,
@@ -1312,6 +1329,26 @@ cdef class Decider:
         return untracked_tuple(items)
 
 
+    cdef str _signal_id_of(self, object input_event_hash):
+        """omen.domain.enrichment's signal id: "sig-" and 32 hex digits of the SHA-256 of the
+        ruleset version, a NUL and the event hash (UTF-8). With the SHA instructions
+        (sha256.h) the bytes are hashed from a stack buffer, else by hashlib."""
+        cdef const char *text
+        cdef Py_ssize_t size = 0
+        cdef Py_ssize_t head = len(self._version_prefix_utf8)
+        cdef unsigned char buffer[SIGNAL_ID_INPUT_MAX]
+        cdef unsigned char digest[32]
+        if omen_sha256_hw() and type(input_event_hash) is str:
+            text = str_utf8(input_event_hash, &size)
+            if head + size <= SIGNAL_ID_INPUT_MAX:
+                memcpy(buffer, <const char *>self._version_prefix_utf8, <size_t>head)
+                memcpy(buffer + head, text, <size_t>size)
+                omen_sha256(buffer, <size_t>(head + size), digest)
+                return _signal_id(digest)
+        data = _sha256((self._version_prefix + input_event_hash).encode()).digest()
+        return _signal_id(<const unsigned char *><const char *>data)
+
+
 cdef double _sum_scores(object results) except? -1.0:
     """sum([r.score for r in results]). Python 3.11's sum() of floats is 0 + the first, then
     each next one added in C doubles, left to right: the loop below when every score is a
@@ -1328,9 +1365,8 @@ cdef double _sum_scores(object results) except? -1.0:
     return _sum([get(r, &VR_score) for r in results])
 
 
-cdef str _signal_id(bytes digest):
-    """"sig-" + the first 32 characters of the digest's hexdigest(), in one string."""
-    cdef const unsigned char *raw = digest
+cdef str _signal_id(const unsigned char *raw):
+    """"sig-" + the first 32 characters of the 32-byte digest's hexdigest(), in one string."""
     cdef char out[36]
     cdef Py_ssize_t i
     out[0], out[1], out[2], out[3] = b"s", b"i", b"g", b"-"

@@ -430,10 +430,49 @@ cdef int encode_event(WriteBuffer buf, object event) except -1:
     return 0
 
 
+cdef extern from "sha256.h":
+    void omen_sha256_init()
+    int omen_sha256_hw()
+    void omen_sha256(const unsigned char *p, size_t n, unsigned char *out)
+
+omen_sha256_init()
+
+cdef const char *HEX = b"0123456789abcdef"
+
+
+cdef str hex_sha256(const unsigned char *data, Py_ssize_t size):
+    """The lowercase hex SHA-256 of data[0:size] (sha256.h; only when omen_sha256_hw())."""
+    cdef unsigned char digest[32]
+    cdef char text[64]
+    cdef int i
+    omen_sha256(data, <size_t>size, digest)
+    for i in range(32):
+        text[2 * i] = HEX[digest[i] >> 4]
+        text[2 * i + 1] = HEX[digest[i] & 15]
+    return text[:64].decode("ascii")
+
+
 cdef str hexdigest(WriteBuffer buf):
+    if omen_sha256_hw():
+        return hex_sha256(<const unsigned char *>buf._buf, buf._length)
     # hashlib (OpenSSL) reads the buffer in place through the buffer protocol; the view is
     # released before sha256() returns, so the buffer can be reset for the next event.
     return _sha256(buf).hexdigest()
+
+
+def sha256_implementation():
+    """"sha-extensions" when this CPU hashes with the x86 SHA instructions (sha256.h), else
+    "hashlib"."""
+    return "sha-extensions" if omen_sha256_hw() else "hashlib"
+
+
+def sha256_hexdigest(data):
+    """hashlib.sha256(data).hexdigest() of bytes, by the implementation event_hash uses (for
+    the parity tests of sha256.h)."""
+    cdef bytes raw = bytes(data)
+    if omen_sha256_hw():
+        return hex_sha256(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+    return _sha256(raw).hexdigest()
 
 
 def canonical_encoding(event) -> bytes:

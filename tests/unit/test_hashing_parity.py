@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.machinery
+import os
+import platform
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -467,6 +469,40 @@ def test_keyword_permutations_and_repeats_never_change_the_hash(
     assert impl.event_hash(_event(keywords=tuple(keywords))) == impl.event_hash(
         _event(keywords=tuple(shuffled))
     )
+
+
+# --- SHA-256 (sha256.h) ---------------------------------------------------------------------
+
+
+def test_the_native_module_hashes_with_the_sha_instructions_where_the_cpu_has_them(
+    native: ModuleType,
+) -> None:
+    assert native.sha256_implementation() in {"sha-extensions", "hashlib"}
+    flags = ""
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = cpuinfo.read()
+    if platform.machine() in {"x86_64", "AMD64"} and all(
+        f" {flag}" in flags for flag in ("sha_ni", "sse4_1", "ssse3")
+    ):
+        assert native.sha256_implementation() == "sha-extensions"
+
+
+# Every length up to three blocks covers the padding's cases (the length fits in the last block
+# or needs one more: 55 / 56 bytes past a block edge) and the multi-block loop; then longer ones.
+SHA_LENGTHS = [*range(200), 447, 448, 511, 512, 513, 1000, 4096, 65_537]
+
+
+@pytest.mark.parametrize("size", SHA_LENGTHS)
+def test_sha256_equals_hashlib_for_every_padding_case(native: ModuleType, size: int) -> None:
+    data = bytes((i * 131 + size) & 0xFF for i in range(size))
+    assert native.sha256_hexdigest(data) == hashlib.sha256(data).hexdigest()
+
+
+@PROPERTY_SETTINGS
+@given(data=st.binary(max_size=3000))
+def test_sha256_equals_hashlib_for_any_bytes(native: ModuleType, data: bytes) -> None:
+    assert native.sha256_hexdigest(data) == hashlib.sha256(data).hexdigest()
 
 
 # --- The selector ---------------------------------------------------------------------------
