@@ -22,7 +22,7 @@ def direct_fields() -> dict[str, bool]:
     """Each field the encoder reads, "Class.field" -> True when it is read from its slot."""
 
 def sha256_implementation() -> str:
-    """"sha-extensions" when this CPU hashes with the x86 SHA instructions, else "hashlib"."""
+    """ "sha-extensions" when this CPU hashes with the x86 SHA instructions, else "hashlib"."""
 
 def sha256_hexdigest(data: bytes) -> str:
     """hashlib.sha256(data).hexdigest(), by the implementation event_hash uses."""
