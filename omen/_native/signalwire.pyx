@@ -576,6 +576,90 @@ def encode_signal(signal):
             PyMem_Free(w.data)
 
 
+cdef enum:
+    # The ledger's SIGNAL record head (omen.adapters.ledger.records): the event's raw 32-byte
+    # digest, the raw 16-byte signal id, the probability (f64 LE), the market key's length (u16).
+    RECORD_HEAD = 58
+    MARKET_KEY_MAX = 65535
+
+
+cdef inline int hex_digit(Py_UCS4 c) noexcept:
+    if 48 <= c <= 57:
+        return <int>c - 48
+    if 97 <= c <= 102:
+        return <int>c - 87
+    return -1
+
+
+cdef bint unhex(object text, Py_ssize_t start, Py_ssize_t digits, unsigned char *out):
+    """out[0:digits/2] from text[start:start+digits], lowercase hex digits only (False else)."""
+    cdef Py_ssize_t i
+    cdef int hi, lo
+    cdef const unsigned char *p = <const unsigned char *>PyUnicode_DATA(text) + start
+    for i in range(digits // 2):
+        hi = hex_digit(p[2 * i])
+        lo = hex_digit(p[2 * i + 1])
+        if hi < 0 or lo < 0:
+            return False
+        out[i] = <unsigned char>(hi * 16 + lo)
+    return True
+
+
+def encode_signal_record(signal, probability, market_key):
+    """(body, encoded): the ledger's SIGNAL record body for `signal` (records.encode_signal of
+    its event hash, id, `probability`, `market_key` and encode_signal(signal)) and
+    encode_signal(signal) itself, made in one pass. For the form the pipeline gives them: an
+    event hash of 64 lowercase hex digits, an id of "sig-" and 32, a float probability and a
+    str market key of at most 65,535 UTF-8 bytes; anything else returns None, and the caller
+    uses records.encode_signal (the reference, which also says what is wrong)."""
+    cdef unsigned char stack[STACK_BYTES]
+    cdef unsigned char ids[48]  # the raw event digest, then the raw signal id
+    cdef Writer w
+    cdef const char *key
+    cdef Py_ssize_t key_size = 0
+    event_hash = get(signal, &S_input_event_hash)
+    signal_id = get(signal, &S_signal_id)
+    if not (
+        type(event_hash) is str
+        and PyUnicode_IS_ASCII(event_hash)
+        and PyUnicode_GET_LENGTH(event_hash) == 64
+        and type(signal_id) is str
+        and PyUnicode_IS_ASCII(signal_id)
+        and PyUnicode_GET_LENGTH(signal_id) == 36
+        and (<str>signal_id).startswith("sig-")
+        and type(probability) is float
+        and type(market_key) is str
+    ):
+        return None
+    if not (unhex(event_hash, 0, 64, ids) and unhex(signal_id, 4, 32, ids + 32)):
+        return None
+    owner = utf8(market_key, &key, &key_size)
+    if key_size > MARKET_KEY_MAX:
+        return None
+    w.data = stack
+    w.length = 0
+    w.capacity = STACK_BYTES
+    w.heap = False
+    try:
+        reserve(&w, RECORD_HEAD + key_size)
+        memcpy(w.data, ids, 48)
+        store_le64(w.data + 48, double_bits(PyFloat_AS_DOUBLE(probability)))
+        w.data[56] = <unsigned char>(key_size & 0xFF)
+        w.data[57] = <unsigned char>(key_size >> 8)
+        memcpy(w.data + RECORD_HEAD, key, <size_t>key_size)
+        w.length = RECORD_HEAD + key_size
+        put_signal(&w, signal)
+        return (
+            PyBytes_FromStringAndSize(<char *>w.data, w.length),
+            PyBytes_FromStringAndSize(
+                <char *>w.data + RECORD_HEAD + key_size, w.length - RECORD_HEAD - key_size
+            ),
+        )
+    finally:
+        if w.heap:
+            PyMem_Free(w.data)
+
+
 def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, sequence):
     """The serialised omen.v1.StreamResult reporting an EMITTED signal: correlation_id (1),
     outcome EMITTED (2), signal_id (3), ledger_position (5, only when `partition` is not ""),

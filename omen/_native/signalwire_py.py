@@ -303,6 +303,42 @@ def _partition(value: Any) -> str:
     return value
 
 
+_RECORD_HEAD = struct.Struct("<32s16sdH")
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def encode_signal_record(
+    signal: OmenSignal, probability: float, market_key: str
+) -> tuple[bytes, bytes] | None:
+    """(body, encoded): the ledger's SIGNAL record body for `signal` (records.encode_signal of
+    its event hash, id, `probability`, `market_key` and encode_signal(signal)) and
+    encode_signal(signal) itself. For the form the pipeline gives them: an event hash of 64
+    lowercase hex digits, an id of "sig-" and 32, a float probability and a str market key of
+    at most 65,535 UTF-8 bytes; anything else returns None, and the caller uses
+    records.encode_signal (the reference, which also says what is wrong)."""
+    event_hash, signal_id = signal.input_event_hash, signal.signal_id
+    if not (
+        type(event_hash) is str
+        and len(event_hash) == 64
+        and type(signal_id) is str
+        and len(signal_id) == 36
+        and signal_id.startswith("sig-")
+        and _LOWER_HEX.issuperset(event_hash)
+        and _LOWER_HEX.issuperset(signal_id[4:])
+        and type(probability) is float
+        and type(market_key) is str
+    ):
+        return None
+    key = market_key.encode("utf-8")
+    if len(key) > 0xFFFF:
+        return None
+    encoded = encode_signal(signal)
+    head = _RECORD_HEAD.pack(
+        bytes.fromhex(event_hash), bytes.fromhex(signal_id[4:]), probability, len(key)
+    )
+    return head + key + encoded, encoded
+
+
 def encode_emitted_result(
     correlation_id: str,
     signal_id: str,

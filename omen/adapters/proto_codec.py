@@ -37,6 +37,11 @@ from omen.domain.signals import (
 _NS = 1_000_000_000
 _encode_signal: Callable[[OmenSignal], bytes] = native.signalwire.encode_signal
 _decode_signal: Callable[[bytes], OmenSignal] = native.signalwire.decode_signal
+#: (the ledger's SIGNAL record body, signal_bytes(signal)) in one pass, or None when the values
+#: are not of the pipeline's form (records.encode_signal then makes the body, or says why not).
+signal_record: Callable[[OmenSignal, float, str], tuple[bytes, bytes] | None] = (
+    native.signalwire.encode_signal_record
+)
 
 
 def enum_number(value: int) -> Any:

@@ -677,3 +677,61 @@ def test_encode_delimited_frames_any_field(impl: ModuleType, field: int, size: i
 def test_wrong_arguments_raise(impl: ModuleType, call: Callable[[Any], Any], error: type) -> None:
     with pytest.raises(error):
         call(impl)
+
+
+# --- The ledger's SIGNAL record, in one pass ----------------------------------------------------
+
+
+def record_reference(signal: OmenSignal, probability: Any, market_key: Any) -> bytes:
+    """omen.adapters.ledger.records.encode_signal, the format's reference."""
+    from omen.adapters.ledger.records import encode_signal
+
+    return encode_signal(
+        signal.input_event_hash, signal.signal_id, probability, market_key, reference(signal)
+    )
+
+
+def test_real_signal_records_are_the_reference_bytes(impl: ModuleType) -> None:
+    keys = ["polymarket:m-1", "polymarket:é-市场", "k" * 65_535, ""]
+    for i, signal in enumerate(real_signals()):
+        key, probability = keys[i % len(keys)], signal.probability
+        made = impl.encode_signal_record(signal, probability, key)
+        assert made == (record_reference(signal, probability, key), reference(signal)), i
+
+
+def test_a_record_bigger_than_the_stack_buffer(impl: ModuleType) -> None:
+    signal = real_signals()[0]
+    big = replace(signal, description="x" * 10_000)
+    made = impl.encode_signal_record(big, 0.25, "polymarket:" + "m" * 3_000)
+    assert made == (record_reference(big, 0.25, "polymarket:" + "m" * 3_000), reference(big))
+
+
+@pytest.mark.parametrize(
+    ("change", "probability", "key"),
+    [
+        ({"input_event_hash": "AB" * 32}, 0.5, "k"),  # uppercase: fromhex's, not the pipeline's
+        ({"input_event_hash": "ab" * 31}, 0.5, "k"),
+        ({"input_event_hash": "zz" * 32}, 0.5, "k"),
+        ({"signal_id": "sig-" + "AB" * 16}, 0.5, "k"),
+        ({"signal_id": "xyz-" + "ab" * 16}, 0.5, "k"),
+        ({"signal_id": "sig-" + "ab" * 15}, 0.5, "k"),
+        ({}, 1, "k"),  # an int probability
+        ({}, 0.5, b"k"),
+        ({}, 0.5, "k" * 65_536),  # longer than the u16 length
+    ],
+)
+def test_values_not_of_the_pipelines_form_are_left_to_the_reference(
+    impl: ModuleType, change: dict[str, Any], probability: Any, key: Any
+) -> None:
+    signal = replace(real_signals()[0], **change)
+    assert impl.encode_signal_record(signal, probability, key) is None
+
+
+def test_a_lone_surrogate_in_the_market_key_raises_as_the_reference_does(
+    impl: ModuleType,
+) -> None:
+    signal = real_signals()[0]
+    with pytest.raises(UnicodeEncodeError):
+        record_reference(signal, 0.5, SURROGATE)
+    with pytest.raises(UnicodeEncodeError):
+        impl.encode_signal_record(signal, 0.5, SURROGATE)

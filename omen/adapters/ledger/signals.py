@@ -19,7 +19,12 @@ from omen.adapters.ledger.records import (
     encode_observation,
     encode_signal,
 )
-from omen.adapters.proto_codec import SignalWireMemo, signal_bytes, signal_from_bytes
+from omen.adapters.proto_codec import (
+    SignalWireMemo,
+    signal_bytes,
+    signal_from_bytes,
+    signal_record,
+)
 from omen.application.ports import (
     LedgerTicket,
     ObservationRecord,
@@ -73,10 +78,14 @@ class LedgerSignalStore(SignalLedger):
         for r in records:
             if isinstance(r, SignalRecord):
                 signal = r.signal
-                data = signal_bytes(signal)
-                body = encode_signal(
-                    signal.input_event_hash, signal.signal_id, r.probability, r.market_key, data
-                )
+                made = signal_record(signal, r.probability, r.market_key)
+                if made is None:  # not the pipeline's form: the reference says what is wrong
+                    data = signal_bytes(signal)
+                    body = encode_signal(
+                        signal.input_event_hash, signal.signal_id, r.probability, r.market_key, data
+                    )
+                else:
+                    body, data = made
                 encoded.append((signal.observed_at_ns, signal_type, body))
                 signals.append(data)
             else:
