@@ -100,7 +100,8 @@ class LedgerIndexedRepository(SignalRepository):
         return number
 
     def add(self, signal: OmenSignal) -> None:
-        # _put, inlined: called once per emitted event (a Python call is ~4% of its cost).
+        # _put for a new object, inlined (keep the two in step): called once per emitted event,
+        # where the extra Python call was ~4% of its cost.
         sid = bytes.fromhex(signal.signal_id.removeprefix("sig-"))
         if self._by_id.find(sid) >= 0:
             raise ValueError(f"a signal with id sig-{sid.hex()} already exists")
