@@ -29,6 +29,8 @@ from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
 from libc.string cimport memcpy
 
+from omen._native.eventwire cimport str_utf8
+from omen._native.sha256 cimport omen_sha256, omen_sha256_hw, omen_sha256_init
 from omen._native.slots cimport (
     Field,
     Layout,
@@ -38,14 +40,6 @@ from omen._native.slots cimport (
     layout_make,
     untracked_tuple,
 )
-
-cdef extern from "Python.h":
-    const char *str_utf8 "PyUnicode_AsUTF8AndSize" (object text, Py_ssize_t *size) except NULL
-
-cdef extern from "sha256.h":
-    void omen_sha256_init()
-    int omen_sha256_hw()
-    void omen_sha256(const unsigned char *p, size_t n, unsigned char *out)
 
 omen_sha256_init()
 

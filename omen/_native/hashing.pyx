@@ -23,6 +23,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_AsUTF8String, Py
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from omen._native.sha256 cimport omen_sha256, omen_sha256_hw, omen_sha256_init
 from omen._native.slots cimport Field, field_of, get
 
 from hashlib import sha256 as _sha256
@@ -429,11 +430,6 @@ cdef int encode_event(WriteBuffer buf, object event) except -1:
         encode_f64(buf, price)
     return 0
 
-
-cdef extern from "sha256.h":
-    void omen_sha256_init()
-    int omen_sha256_hw()
-    void omen_sha256(const unsigned char *p, size_t n, unsigned char *out)
 
 omen_sha256_init()
 

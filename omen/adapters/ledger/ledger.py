@@ -209,14 +209,17 @@ class Appended:
     """Where an append went (known at once) and its commit (durable when it completes). Also
     the application's LedgerTicket: `durable` is the commit under the port's name."""
 
-    __slots__ = ("commit", "durable", "lsn", "partition", "sequence")
+    __slots__ = ("commit", "lsn", "partition", "sequence")
 
     def __init__(self, partition: str, sequence: int, lsn: int, commit: Commit):
         self.partition = partition
         self.sequence = sequence
         self.lsn = lsn
         self.commit = commit
-        self.durable = commit
+
+    @property
+    def durable(self) -> Commit:
+        return self.commit
 
     @property
     def position(self) -> Position:
@@ -546,18 +549,16 @@ class Ledger:
 
         Returns at once with the record's position; it is durable when `.commit` completes.
         """
-        size = self._checked_size(body)
-        with self._lock:
-            self._check_open()
-            return self._enqueue(date_of(timestamp_ns), record_type, body, size)
+        return self.append_many(((timestamp_ns, record_type, body),))[0]
 
     def append_many(self, records: Sequence[tuple[int, int, bytes]]) -> list[Appended]:
         """Queue (timestamp_ns, type, body) records at once, in order (one lock, usually one
         group commit). Commits complete in order, so the last record's commit completing
         means every one of them is durable. Nothing is queued if any record is refused.
 
-        A stream message's records come through here: _enqueue's steps are inlined, and each
-        run of records on one UTC date is routed once (a message's events mostly share one).
+        Each record gets its position and LSN in its date's partition and goes into the open
+        batch (a new one when it would exceed max_batch_bytes); a run of records on one UTC
+        date is routed once (a stream message's events mostly share one).
         """
         sizes: list[int] = []
         dates: list[str] = []
@@ -615,25 +616,6 @@ class Ledger:
             raise self._failed
         if self._closing or self.read_only:
             raise LedgerError("ledger is closed" if self._closing else "ledger is read-only")
-
-    def _enqueue(self, date: str, record_type: int, body: bytes, size: int) -> Appended:
-        """Give the record its position and LSN in the partition for `date` (a date_of()) and
-        put it in the open batch (lock held)."""
-        part = self._route(date)
-        sequence = part.next_sequence
-        part.next_sequence = sequence + 1
-        lsn = self._next_lsn
-        self._next_lsn = lsn + 1
-        tail = self._queue[-1] if self._queue else None
-        if not isinstance(tail, _Batch) or (
-            tail.size + size > self.options.max_batch_bytes and tail.items
-        ):
-            tail = _Batch()
-            self._queue.append(tail)
-            self._wake.notify()
-        tail.items.append((part, sequence, lsn, record_type, body))
-        tail.size += size
-        return Appended(part.name, sequence, lsn, tail.commit)
 
     def refuses(self, timestamp_ns: int) -> str | None:
         """Why no record observed at `timestamp_ns` can be appended now (its date's partition

@@ -100,20 +100,9 @@ class LedgerIndexedRepository(SignalRepository):
         return number
 
     def add(self, signal: OmenSignal) -> None:
-        # _put for a new object, inlined (keep the two in step): called once per emitted event,
-        # where the extra Python call was ~4% of its cost.
+        # The conversions inline (not _digest / _sid): called once per emitted event.
         sid = bytes.fromhex(signal.signal_id.removeprefix("sig-"))
-        if self._by_id.find(sid) >= 0:
-            raise ValueError(f"a signal with id sig-{sid.hex()} already exists")
-        digest = bytes.fromhex(signal.input_event_hash)
-        try:
-            index = self._by_hash.add(digest)
-        except KeyError:
-            raise ValueError(f"a signal for event hash {digest.hex()} already exists") from None
-        self._by_id.add(sid)
-        self._parts.append(_NO_PARTITION)
-        self._sequences.append(0)
-        self._objects[index] = signal
+        self._put(bytes.fromhex(signal.input_event_hash), sid, signal, None)
 
     def settle(self) -> None:
         """Replace the oldest objects beyond `keep_objects` by their positions, as far as the
