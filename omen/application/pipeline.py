@@ -3,6 +3,8 @@ confidence -> signal -> store, with every non-duplicate event recorded in its ma
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from omen.application.ports import EventHasher, SignalRepository
 from omen.domain.analysis import EventContext, TextAnalyzer, TextMatcherFactory
 from omen.domain.anomaly import ChangeStatistics, market_key
@@ -75,28 +77,62 @@ class Pipeline:
         A DUPLICATE result carries the original signal and its rule results; with `original`
         False only the original's id (`duplicate_of`), which spares reading a signal the
         repository no longer holds in memory (a ledger read and a protobuf parse)."""
-        event_hash = self._hasher(event)
-        if not original:
-            duplicate_of = self._repository.signal_id_by_event_hash(event_hash)
-            if duplicate_of is not None:
-                return ProcessResult(Outcome.DUPLICATE, event_hash, duplicate_of=duplicate_of)
-        else:
-            found = self._repository.get_by_event_hash(event_hash)
-            if found is not None:
-                return ProcessResult(
-                    Outcome.DUPLICATE,
-                    event_hash,
-                    found.validation_results,
-                    signal=found,
-                    duplicate_of=found.signal_id,
-                )
-        key = market_key(event)
-        probability = event.probability
-        text = self._analyzer.analyze(event)
-        history = self._statistics.observe(key, probability)
-        result = self._decider.decide(event, text, history, event_hash, trace_id)
-        self._statistics.record(key, probability)
-        signal = result.signal
-        if signal is not None:
-            self._repository.add(signal)
-        return result
+        results: list[ProcessResult] = []
+        self.process_many((event,), trace_id, original, results, [])
+        return results[0]
+
+    def process_many(
+        self,
+        events: Iterable[RawEvent],
+        trace_id: str,
+        original: bool,
+        results: list[ProcessResult],
+        keys: list[str],
+    ) -> None:
+        """process() of each event in order, appending its result to `results` and its market
+        key to `keys` ("" for a duplicate, which touches no history). One call for a stream
+        message: the per-event work without a Python call per event.
+
+        When an event raises, the lists hold the results of the events before it: the index
+        and the statistics hold those already, so the caller must still record them."""
+        hasher = self._hasher
+        repository = self._repository
+        analyze = self._analyzer.analyze
+        observe = self._statistics.observe
+        remember = self._statistics.record
+        decide = self._decider.decide
+        add = repository.add
+        duplicate = Outcome.DUPLICATE
+        for event in events:
+            event_hash = hasher(event)
+            if not original:
+                duplicate_of = repository.signal_id_by_event_hash(event_hash)
+                if duplicate_of is not None:
+                    results.append(ProcessResult(duplicate, event_hash, duplicate_of=duplicate_of))
+                    keys.append("")
+                    continue
+            else:
+                found = repository.get_by_event_hash(event_hash)
+                if found is not None:
+                    results.append(
+                        ProcessResult(
+                            duplicate,
+                            event_hash,
+                            found.validation_results,
+                            signal=found,
+                            duplicate_of=found.signal_id,
+                        )
+                    )
+                    keys.append("")
+                    continue
+            key = market_key(event)
+            probability = event.probability
+            text = analyze(event)
+            history = observe(key, probability)
+            result = decide(event, text, history, event_hash, trace_id)
+            remember(key, probability)
+            signal = result.signal
+            if signal is not None:
+                add(signal)
+            results.append(result)
+            keys.append(key)

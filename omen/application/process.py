@@ -99,41 +99,18 @@ class ProcessEvents:
         if failed is not None:
             raise failed
         self._count(len(events))
-        process = self._pipeline.process
         results: list[ProcessResult] = []
-        records: list[SignalRecord | ObservationRecord] = []
-        waits: list[Durable] = []
+        keys: list[str] = []
         try:
-            for event in events:
-                result = process(event, trace_id, originals)
-                results.append(result)
-                outcome = result.outcome
-                if outcome is Outcome.EMITTED:
-                    assert result.signal is not None
-                    records.append(
-                        SignalRecord(result.signal, market_key(event), event.probability)
-                    )
-                elif outcome is Outcome.REJECTED:
-                    records.append(
-                        ObservationRecord(
-                            result.input_event_hash,
-                            market_key(event),
-                            event.probability,
-                            event.observed_at_ns,
-                        )
-                    )
-                else:
-                    # A duplicate of a signal emitted earlier in this message is covered by this
-                    # message's own commit; one of an earlier message may still be pending.
-                    pending = self._pending.get(result.duplicate_of)
-                    if pending is not None:
-                        waits.append(pending)
+            self._pipeline.process_many(events, trace_id, originals, results, keys)
         except BaseException:
             # The index and the statistics already hold what was decided: so must the ledger.
+            records, _ = self._records(events, results, keys)
             if records:
                 self._ledger.append_many(records)
                 self._pipeline.settle()
             raise
+        records, waits = self._records(events, results, keys)
         tickets = self._ledger.append_many(records) if records else ()
         self._pipeline.settle()
         emitted: list[str] = []
@@ -151,6 +128,35 @@ class ProcessEvents:
                 unsettled[signal_id] = durable
                 emitted.append(signal_id)
         return SubmittedBatch(results, waits, emitted, self._pending)
+
+    def _records(
+        self, events: Sequence[RawEvent], results: list[ProcessResult], keys: list[str]
+    ) -> tuple[list[SignalRecord | ObservationRecord], list[Durable]]:
+        """The ledger records of `results` (those of the first events, when one raised) and the
+        pending originals their duplicates wait for."""
+        records: list[SignalRecord | ObservationRecord] = []
+        waits: list[Durable] = []
+        pending = self._pending
+        emitted, rejected = Outcome.EMITTED, Outcome.REJECTED
+        for event, result, key in zip(events, results, keys, strict=False):
+            outcome = result.outcome
+            if outcome is emitted:
+                signal = result.signal
+                assert signal is not None
+                records.append(SignalRecord(signal, key, event.probability))
+            elif outcome is rejected:
+                records.append(
+                    ObservationRecord(
+                        result.input_event_hash, key, event.probability, event.observed_at_ns
+                    )
+                )
+            else:
+                # A duplicate of a signal emitted earlier in this message is covered by this
+                # message's own commit; one of an earlier message may still be pending.
+                original = pending.get(result.duplicate_of)
+                if original is not None:
+                    waits.append(original)
+        return records, waits
 
     async def process_many(
         self, events: Sequence[RawEvent], trace_id: str = ""

@@ -186,6 +186,39 @@ def test_a_stream_message_is_decided_in_order_and_appended_with_one_call():
     asyncio.run(scenario())
 
 
+def test_an_event_that_raises_mid_message_leaves_the_earlier_ones_recorded():
+    """What the index and the statistics hold, the ledger must hold: the events decided before
+    the one that raised are appended (one call) before the error propagates."""
+    from omen._native import hashing_py
+
+    def hasher(event):
+        if event.event_id == "boom":
+            raise RuntimeError("hasher failed")
+        return hashing_py.event_hash(event)
+
+    ledger = FakeLedger()
+    pipeline = make_pipeline()
+    pipeline._hasher = hasher
+    use_case = ProcessEvents(pipeline, ledger)
+    with pytest.raises(RuntimeError, match="hasher failed"):
+        use_case.submit_many(
+            [
+                raw_event(event_id="a"),
+                raw_event(event_id="thin", market_id="thin", liquidity_usd=10.0),
+                raw_event(event_id="boom", market_id="m-3"),
+                raw_event(event_id="never", market_id="m-4"),
+            ]
+        )
+    assert ledger.batches == [2]
+    assert [(r[0], r[2]) for r in ledger.records] == [
+        ("signal", "polymarket:m-1"),
+        ("observation", "polymarket:thin"),
+    ]
+    # The same events again are duplicates of what was recorded, not new signals.
+    again = use_case.submit_many([raw_event(event_id="a")])
+    assert [r.outcome for r in again.results] == [Outcome.DUPLICATE]
+
+
 def test_a_message_is_reportable_only_once_every_one_of_its_records_is_durable():
     async def scenario():
         ledger = FakeLedger()
