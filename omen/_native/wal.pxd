@@ -19,6 +19,8 @@ cdef extern from "crc32c.h" nogil:
 
 cdef enum:
     WAL_HEADER_SIZE = 9
+    # frame_sequenced(): the u64 sequence number before each record's body.
+    WAL_SEQUENCE_BYTES = 8
     WAL_MAX_RECORD_SIZE = 67108864  # 64 MiB, the twin's MAX_RECORD_BYTES
     # The search for a valid record keeps a prefix register every 2**6 = 64 bytes.
     WAL_PREFIX_SHIFT = 6

@@ -1,6 +1,7 @@
 """Stubs of the compiled omen._native.wal (same API as omen._native.wal_py)."""
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from typing import Final, SupportsIndex
 
 from typing_extensions import Buffer
@@ -13,6 +14,7 @@ from omen._native.wal_py import TornRecordError as TornRecordError
 
 MAX_RECORD_BYTES: Final[int]
 HEADER_BYTES: Final[int]
+SEQUENCE_BYTES: Final[int]
 CRC32C_IMPLEMENTATION: Final[str]  # "sse4.2" or "table"
 
 def crc32c(data: Buffer, value: SupportsIndex = 0) -> int:
@@ -32,6 +34,16 @@ def encode(type: SupportsIndex, payload: Buffer) -> bytes:
 
 def encode_many(records: Iterable[tuple[SupportsIndex, Buffer]]) -> bytes:
     """encode() of each (type, payload) pair, concatenated; every record is checked first."""
+
+def frame_sequenced(
+    records: Sequence[tuple[SupportsIndex, Buffer, SupportsIndex]],
+    start: SupportsIndex,
+    room: SupportsIndex,
+    base: SupportsIndex,
+    offsets: array[int],
+    types: array[int],
+) -> tuple[bytes, int]:
+    """Frame records[start:] while they fit in `room` bytes (see wal_py.py)."""
 
 def decode(buffer: Buffer, offset: SupportsIndex = 0) -> tuple[int, bytes, int]:
     """(type, payload, offset of the next record) of the record at `offset`."""

@@ -240,6 +240,135 @@ def encode_many(records):
     return out
 
 
+SEQUENCE_BYTES = WAL_SEQUENCE_BYTES
+
+
+cdef void write_sequenced(unsigned char *out, uint8_t record_type, uint64_t sequence,
+                          const unsigned char *body, uint32_t body_length) noexcept nogil:
+    """write_record() of the payload sequence (u64 little-endian) + body, without building it."""
+    cdef uint32_t length = WAL_SEQUENCE_BYTES + body_length
+    cdef int i
+    store_le32(out, length)
+    out[8] = record_type
+    for i in range(8):
+        out[WAL_HEADER_SIZE + i] = <unsigned char>(sequence >> (8 * i))
+    memcpy(out + WAL_HEADER_SIZE + WAL_SEQUENCE_BYTES, body, body_length)
+    store_le32(out + 4, frame_crc(out, length))
+
+
+ctypedef struct Sequenced:
+    const unsigned char *body
+    uint32_t length
+    uint8_t record_type
+    uint64_t sequence
+
+
+def frame_sequenced(records, start, room, base, array.array offsets, array.array types):
+    """The twin's frame_sequenced(): records[start:] framed while they fit in `room` bytes, each
+    payload the sequence (u64 little-endian) then the body. Pass 1 checks every record and
+    holds its bytes (as encode_many); pass 2 writes them, without the GIL when the frames are
+    at least WAL_GIL_RELEASE_BYTES long: the bodies are immutable bytes or exported buffers."""
+    cdef Py_ssize_t first = PyNumber_Index(start)
+    cdef Py_ssize_t limit = PyNumber_Index(room)
+    cdef Py_ssize_t at = PyNumber_Index(base)
+    if first < 0 or limit < 0 or at < 0:
+        raise ValueError(
+            f"start {first}, room {limit} and base {at} must not be negative"
+        )
+    if offsets is None or offsets.ob_descr.typecode != b"Q":
+        raise TypeError("offsets must be an array of typecode 'Q'")
+    if types is None or types.ob_descr.typecode != b"B":
+        raise TypeError("types must be an array of typecode 'B'")
+    cdef list held = []
+    cdef Sequenced *items = NULL
+    cdef Sequenced *grown
+    cdef Py_ssize_t capacity = 0
+    cdef Py_ssize_t count = 0
+    cdef Py_ssize_t total = 0
+    cdef Py_ssize_t index = first
+    cdef Py_ssize_t size, length, i
+    cdef int record_type
+    cdef uint64_t number
+    cdef Py_buffer *view
+    cdef const unsigned char *data
+    cdef bytes out
+    cdef unsigned char *target
+    cdef array.array new_offsets
+    cdef array.array new_types
+    try:
+        while index < len(records):
+            type_, body, sequence = records[index]
+            try:
+                record_type = to_record_type(type_)
+                sequence = PyNumber_Index(sequence)
+                if sequence < 0 or sequence > 0xFFFFFFFFFFFFFFFF:
+                    raise ValueError(
+                        f"sequence {sequence} is out of range 0..0xFFFFFFFFFFFFFFFF"
+                    )
+                number = <uint64_t>sequence
+                if PyBytes_CheckExact(body):
+                    payload_obj = body
+                    data = <const unsigned char *>PyBytes_AS_STRING(body)
+                    length = PyBytes_GET_SIZE(body)
+                else:
+                    payload_obj = PyMemoryView_FromObject(body)
+                    view = PyMemoryView_GET_BUFFER(payload_obj)
+                    if not PyBuffer_IsContiguous(view, b"C"):
+                        raise BufferError("a C-contiguous buffer is required")
+                    data = <const unsigned char *>view.buf
+                    length = view.len
+                if length > WAL_MAX_RECORD_SIZE - WAL_SEQUENCE_BYTES:
+                    raise ValueError(oversize(WAL_SEQUENCE_BYTES + length))
+            except ValueError as exc:
+                raise ValueError(f"record {index}: {exc}") from None
+            size = WAL_HEADER_SIZE + WAL_SEQUENCE_BYTES + length
+            if size > limit - total:
+                break
+            if count == capacity:
+                capacity = 16 if capacity == 0 else 2 * capacity
+                grown = <Sequenced *>realloc(items, capacity * sizeof(Sequenced))
+                if grown is NULL:
+                    raise MemoryError()
+                items = grown
+            held.append(payload_obj)
+            items[count].body = data
+            items[count].length = <uint32_t>length
+            items[count].record_type = <uint8_t>record_type
+            items[count].sequence = number
+            count += 1
+            total += size
+            index += 1
+
+        out = PyBytes_FromStringAndSize(NULL, total)
+        target = <unsigned char *>PyBytes_AS_STRING(out)
+        new_offsets = array.clone(_OFFSETS_TEMPLATE, count, False)
+        new_types = array.clone(_TYPES_TEMPLATE, count, False)
+        size = 0
+        for i in range(count):
+            new_offsets.data.as_ulonglongs[i] = <unsigned long long>(at + size)
+            new_types.data.as_uchars[i] = items[i].record_type
+            size += WAL_HEADER_SIZE + WAL_SEQUENCE_BYTES + items[i].length
+        if total >= WAL_GIL_RELEASE_BYTES:
+            with nogil:
+                _write_sequenced_all(target, items, count)
+        else:
+            _write_sequenced_all(target, items, count)
+    finally:
+        free(items)
+    array.extend(offsets, new_offsets)
+    array.extend(types, new_types)
+    return out, index
+
+
+cdef void _write_sequenced_all(unsigned char *target, const Sequenced *items,
+                               Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(count):
+        write_sequenced(target, items[i].record_type, items[i].sequence, items[i].body,
+                        items[i].length)
+        target += WAL_HEADER_SIZE + WAL_SEQUENCE_BYTES + items[i].length
+
+
 # --- Decoding and scanning -----------------------------------------------------------------
 
 

@@ -86,7 +86,7 @@ import operator
 import re
 import struct
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, SupportsIndex
 
@@ -99,6 +99,8 @@ if TYPE_CHECKING:
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Bytes before the payload: length (4), masked CRC (4), type (1).
 HEADER_BYTES = 9
+#: The sequence number frame_sequenced() puts before each record's body.
+SEQUENCE_BYTES = 8
 #: Which CRC-32C code computes checksums: "python" here; "sse4.2" or "table" when compiled.
 CRC32C_IMPLEMENTATION = "python"
 
@@ -107,6 +109,8 @@ _U32_MAX = 0xFFFFFFFF
 _POLY = 0x82F63B78  # 0x1EDC6F41 bit-reversed
 _HEADER = struct.Struct("<IIB")
 _U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
 _ZERO_CHUNK = memoryview(bytes(64 * 1024))
 _PREFIX_STEP = 64  # bytes between the prefix registers of the search (see _Prefixes)
 
@@ -290,6 +294,65 @@ def encode_many(records: Iterable[tuple[SupportsIndex, Buffer]]) -> bytes:
         for record_type, view in checked:
             pos = _write(out, pos, record_type, view)
     return bytes(out)
+
+
+def frame_sequenced(
+    records: Sequence[tuple[SupportsIndex, Buffer, SupportsIndex]],
+    start: SupportsIndex,
+    room: SupportsIndex,
+    base: SupportsIndex,
+    offsets: array[int],
+    types: array[int],
+) -> tuple[bytes, int]:
+    """Frame records[start:] for as long as they fit in `room` bytes, the ledger's way: each
+    (type, body, sequence) is one record whose payload is the sequence (u64 little-endian)
+    followed by the body.
+
+    Returns the frames, concatenated, and the index just past the last record framed (`start`
+    when the first does not fit). Appends each framed record's offset (`base` plus its position
+    in the frames) to `offsets` (an array "Q") and its type to `types` (an array "B"). Every
+    record framed is checked before anything is written or appended, as by encode_many(); an
+    error names the record's index in `records`.
+    """
+    start, room, base = operator.index(start), operator.index(room), operator.index(base)
+    if start < 0 or room < 0 or base < 0:
+        raise ValueError(f"start {start}, room {room} and base {base} must not be negative")
+    if not isinstance(offsets, array) or offsets.typecode != "Q":
+        raise TypeError("offsets must be an array of typecode 'Q'")
+    if not isinstance(types, array) or types.typecode != "B":
+        raise TypeError("types must be an array of typecode 'B'")
+    with ExitStack() as exports:
+        checked = []
+        total = 0
+        index = start
+        while index < len(records):
+            type_, body, sequence = records[index]
+            try:
+                record_type = _record_type(type_)
+                number = operator.index(sequence)
+                if not 0 <= number <= _U64_MAX:
+                    raise ValueError(f"sequence {number} is out of range 0..0xFFFFFFFFFFFFFFFF")
+                view = exports.enter_context(_bytes_of(body))
+                if SEQUENCE_BYTES + view.nbytes > MAX_RECORD_BYTES:
+                    raise ValueError(_oversize(SEQUENCE_BYTES + view.nbytes))
+            except ValueError as exc:
+                raise ValueError(f"record {index}: {exc}") from None
+            size = HEADER_BYTES + SEQUENCE_BYTES + view.nbytes
+            if total + size > room:
+                break
+            checked.append((record_type, number, view))
+            total += size
+            index += 1
+        out = bytearray(total)
+        framed = []
+        pos = 0
+        for record_type, number, view in checked:
+            framed.append(base + pos)
+            payload = memoryview(_U64.pack(number) + view.tobytes())
+            pos = _write(out, pos, record_type, payload)
+    offsets.extend(framed)
+    types.extend(record_type for record_type, _, _ in checked)
+    return bytes(out), index
 
 
 # Problems a record can have (decode() order), with the exception decode() raises for each.

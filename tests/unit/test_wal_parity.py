@@ -11,6 +11,7 @@ implementation; neither module produced them.
 
 from __future__ import annotations
 
+import importlib
 import mmap
 import os
 import pickle
@@ -376,6 +377,107 @@ def test_a_payload_of_exactly_max_record_bytes_is_accepted(
     record_type, decoded, end = native.decode(frame)
     assert (record_type, len(decoded), end) == (200, MAX_RECORD_BYTES, len(frame))
     assert native.scan(frame).offsets.tolist() == [0]
+
+
+# --- Framing the ledger's records (sequence number + body) -----------------------------------
+
+
+def _sequenced(count: int, seed: int, largest: int = 300) -> list[tuple[int, bytes, int]]:
+    rnd = random.Random(seed)
+    return [
+        (
+            rnd.randint(1, 255),
+            _random_bytes(rnd.randint(0, largest), seed=seed * 1000 + i),
+            rnd.choice([0, 1, 2**63, 2**64 - 1, rnd.getrandbits(64)]),
+        )
+        for i in range(count)
+    ]
+
+
+def _framed_by_encode_many(
+    records: list[tuple[int, bytes, int]], base: int
+) -> tuple[bytes, list[int], list[int]]:
+    """What frame_sequenced must give for `records` when all fit: encode_many of each
+    (type, sequence + body), with each record's offset from `base`."""
+    reference = importlib.import_module(TWIN)
+    frames = reference.encode_many([(t, struct.pack("<Q", n) + b) for t, b, n in records])
+    offsets, pos = [], base
+    for _, body, _ in records:
+        offsets.append(pos)
+        pos += 9 + 8 + len(body)
+    return frames, offsets, [t for t, _, _ in records]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_frame_sequenced_is_encode_many_of_sequence_and_body(impl: ModuleType, seed: int) -> None:
+    records = _sequenced(40, seed)
+    sizes = [9 + 8 + len(body) for _, body, _ in records]
+    for start in (0, 1, 17, 39, 40):
+        for room in (0, 16, 17, sizes[min(start, 39)], 1000, 5000, 10**9):
+            offsets, types = array("Q", [7]), array("B", [9])  # appended to, not replaced
+            frames, end = impl.frame_sequenced(records, start, room, 4096, offsets, types)
+            # As many whole records as fit in `room`, from `start` on.
+            fit, used = start, 0
+            while fit < len(records) and used + sizes[fit] <= room:
+                used += sizes[fit]
+                fit += 1
+            assert end == fit, (start, room)
+            expected = _framed_by_encode_many(records[start:fit], 4096)
+            assert (frames, offsets.tolist()[1:], types.tolist()[1:]) == expected
+            assert (offsets[0], types[0]) == (7, 9)
+
+
+def test_frame_sequenced_takes_any_contiguous_buffer_and_large_batches(impl: ModuleType) -> None:
+    # At least 64 KiB of frames: the compiled module writes them without the GIL.
+    records = [(1, _random_bytes(40_000, seed=i), i) for i in range(3)]
+    as_buffers = [
+        (1, bytearray(records[0][1]), 0),
+        (1, memoryview(records[1][1]), 1),
+        (1, np.frombuffer(records[2][1], dtype=np.uint8), 2),
+    ]
+    for records_given in (records, as_buffers):
+        offsets, types = array("Q"), array("B")
+        frames, end = impl.frame_sequenced(records_given, 0, 10**9, 0, offsets, types)
+        assert end == 3
+        assert (frames, offsets.tolist(), types.tolist()) == _framed_by_encode_many(records, 0)
+        assert impl.scan(frames).offsets.tolist() == offsets.tolist()
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ((0, b"x", 1), r"^record 3: record type 0 is out of range 1\.\.255"),
+        ((1, b"x", -1), r"^record 3: sequence -1 is out of range 0\.\.0xFFFFFFFFFFFFFFFF$"),
+        ((1, b"x", 2**64), r"^record 3: sequence 18446744073709551616 is out of range"),
+    ],
+)
+def test_frame_sequenced_checks_every_record_before_appending_anything(
+    impl: ModuleType, bad: tuple[int, bytes, int], message: str
+) -> None:
+    records = [(1, b"a", 1), (2, b"b", 2), (3, b"c", 3), bad, (4, b"d", 4)]
+    offsets, types = array("Q"), array("B")
+    with pytest.raises(ValueError, match=message):
+        impl.frame_sequenced(records, 0, 10**9, 0, offsets, types)
+    assert (len(offsets), len(types)) == (0, 0)
+    # Framing stops at the first record that does not fit (record 2): record 3 is not looked
+    # at until a later call reaches it.
+    _, end = impl.frame_sequenced(records, 0, 2 * (9 + 8 + 1), 0, offsets, types)
+    assert (end, offsets.tolist()) == (2, [0, 18])
+
+
+def test_frame_sequenced_refuses_an_oversize_body_and_bad_arguments(
+    impl: ModuleType, oversize_payload: memoryview
+) -> None:
+    body = oversize_payload[: MAX_RECORD_BYTES - 8 + 1]  # one byte too many with the sequence
+    with pytest.raises(ValueError, match=r"^record 0: record payload of 67108865 bytes exceeds"):
+        impl.frame_sequenced([(1, body, 0)], 0, 2**40, 0, array("Q"), array("B"))
+    for start, room, base in ((-1, 0, 0), (0, -1, 0), (0, 0, -1)):
+        with pytest.raises(ValueError, match="must not be negative"):
+            impl.frame_sequenced([], start, room, base, array("Q"), array("B"))
+    for offsets, types in ((array("I"), array("B")), (array("Q"), array("b"))):
+        with pytest.raises(TypeError):
+            impl.frame_sequenced([], 0, 0, 0, offsets, types)
+    assert impl.SEQUENCE_BYTES == 8
 
 
 # --- Decoding -------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from omen.errors import LedgerUnavailableError, OmenError
 MAGIC = b"OMENSEG\x00"
 FORMAT_VERSION = 1
 HEADER_BYTES = 64
-LSN_BYTES = 8
+LSN_BYTES = native.wal.SEQUENCE_BYTES  # what frame_sequenced() puts before each body
 #: Bytes a record takes on disk besides its body: frame header and LSN.
 RECORD_OVERHEAD = native.wal.HEADER_BYTES + LSN_BYTES
 SEGMENT_SUFFIX = ".wal"
@@ -168,10 +168,6 @@ def date_of(timestamp_ns: int) -> str:
 
 
 _DAY_NAMES: dict[int, str] = {}
-
-
-def pack_lsn(lsn: int) -> bytes:
-    return _U64.pack(lsn)
 
 
 def unpack_lsn(payload: bytes | memoryview) -> int:

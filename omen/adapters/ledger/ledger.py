@@ -67,7 +67,6 @@ from omen.adapters.ledger.format import (
     date_of,
     is_late,
     is_partition_name,
-    pack_lsn,
     parse_segment_name,
     partition_date,
     segment_name,
@@ -728,41 +727,27 @@ class Ledger:
     def _write_records(self, part: _Partition, records: list[tuple[int, bytes, int]]) -> list[int]:
         touched: list[int] = []
         start = 0
+        frame = native.wal.frame_sequenced
         while start < len(records):
             needed = RECORD_OVERHEAD + len(records[start][1])
             if part.fd < 0 or part.capacity - part.write_offset < needed:
                 if part.fd in touched:  # the roll syncs and closes it: its number may be reused
                     touched.remove(part.fd)
                 self._roll(part, needed)
-            # As many records as fit in this segment.
-            room = part.capacity - part.write_offset
-            end = start
-            used = 0
-            while end < len(records):
-                size = RECORD_OVERHEAD + len(records[end][1])
-                if used + size > room:
-                    break
-                used += size
-                end += 1
-            chunk = records[start:end]
-            framed = native.wal.encode_many(
-                (rtype, pack_lsn(lsn) + body) for rtype, body, lsn in chunk
-            )
+            # As many records as fit in this segment, each payload its LSN then its body.
             offset = part.write_offset
+            offsets, types = array("Q"), array("B")
+            framed, end = frame(records, start, part.capacity - offset, offset, offsets, types)
             self.files.pwrite(part.fd, framed, offset)
             seg = part.segments[-1]
-            pos = offset
-            offsets = array("Q")
-            for rtype, body, _ in chunk:
-                offsets.append(pos)
-                seg.types.append(rtype)
-                pos += RECORD_OVERHEAD + len(body)
             last = offsets[-1] - offset
             seg.last_crc = int.from_bytes(framed[last + 4 : last + 8], "little")
             if not seg.count:
-                seg.first_lsn = chunk[0][2]
-            seg.last_lsn = chunk[-1][2]
+                seg.first_lsn = records[start][2]
+            seg.last_lsn = records[end - 1][2]
+            seg.types.extend(types)
             seg.offsets.extend(offsets)  # readers see the records only once they are written
+            pos = offset + len(framed)
             seg.valid_end = pos
             part.write_offset = pos
             if part.fd not in touched:
