@@ -7,7 +7,8 @@ signal_from_proto(signal_to_proto(s)) == s for every signal the pipeline builds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -148,15 +149,20 @@ class SignalWireMemo:
     def __len__(self) -> int:
         return len(self._encoded)
 
-    def put(self, signal_id: str, data: bytes) -> None:
+    def put_many(self, signal_ids: Sequence[str], data: Sequence[bytes]) -> None:
+        """Hold each signal's encoding (the ledger store's append, once per message)."""
         encoded = self._encoded
-        encoded[signal_id] = data
-        if len(encoded) > self._limit:
-            del encoded[next(iter(encoded))]
+        encoded.update(zip(signal_ids, data, strict=True))
+        excess = len(encoded) - self._limit
+        if excess > 0:
+            for signal_id in list(itertools.islice(encoded, excess)):
+                del encoded[signal_id]
 
-    def discard(self, signal: OmenSignal) -> None:
-        """Forget the signal's encoding: its response leaves the signal out."""
-        self._encoded.pop(signal.signal_id, None)
+    def discard_many(self, signal_ids: Iterable[str]) -> None:
+        """Forget the signals' encodings: their responses leave the signals out."""
+        pop = self._encoded.pop
+        for signal_id in signal_ids:
+            pop(signal_id, None)
 
     def take(self, signal: OmenSignal) -> bytes:
         """The signal's encoding without its ledger position, from the memo or made afresh."""

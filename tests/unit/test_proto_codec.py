@@ -72,17 +72,18 @@ def test_ledger_position_round_trips():
 def test_the_wire_memo_hands_each_encoding_over_once_and_forgets_discarded_ones():
     memo = SignalWireMemo(limit=2)
     first, second, third = SIGNALS[:3]
-    for signal in (first, second):
-        memo.put(signal.signal_id, signal_bytes(signal))
-    memo.discard(second)
+    memo.put_many([first.signal_id, second.signal_id], [signal_bytes(first), signal_bytes(second)])
+    memo.discard_many([second.signal_id, "sig-never-held"])
     assert len(memo) == 1
     assert memo.take(first) == signal_bytes(first)
     assert len(memo) == 0
     # Not (or no longer) held: encoded afresh, without the ledger position.
     placed = replace(second, ledger_partition="2026-11-26", ledger_sequence=9)
     assert memo.take(placed) == signal_bytes(second)
-    for signal in (first, second, third):  # beyond the limit: the oldest goes first
-        memo.put(signal.signal_id, b"stale")
+    memo.put_many([first.signal_id], [b"stale"])
+    # Beyond the limit: the oldest go first (`first` again is the oldest: put before the rest).
+    memo.put_many([second.signal_id, third.signal_id], [b"stale", b"stale"])
     assert len(memo) == 2
     assert memo.take(first) == signal_bytes(first)
     assert memo.take(third) == b"stale"
+    assert memo.take(second) == b"stale"

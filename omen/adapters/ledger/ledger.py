@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from heapq import merge
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from omen import native
 from omen.adapters.ledger import manifest as manifests
@@ -55,7 +55,6 @@ from omen.adapters.ledger.files import FileLayer
 from omen.adapters.ledger.format import (
     HEADER_BYTES,
     LOCK_NAME,
-    LSN_BYTES,
     MANIFEST_NAME,
     NS_PER_DAY,
     RECORD_OVERHEAD,
@@ -204,17 +203,17 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class Appended:
+class Appended(NamedTuple):
     """Where an append went (known at once) and its commit (durable when it completes). Also
-    the application's LedgerTicket: `durable` is the commit under the port's name."""
+    the application's LedgerTicket: `durable` is the commit under the port's name.
 
-    __slots__ = ("commit", "lsn", "partition", "sequence")
+    A tuple: append_many makes one per record with tuple.__new__, a C call where
+    a class's __init__ would run a Python frame per record."""
 
-    def __init__(self, partition: str, sequence: int, lsn: int, commit: Commit):
-        self.partition = partition
-        self.sequence = sequence
-        self.lsn = lsn
-        self.commit = commit
+    partition: str
+    sequence: int
+    lsn: int
+    commit: Commit
 
     @property
     def durable(self) -> Commit:
@@ -224,6 +223,12 @@ class Appended:
     def position(self) -> Position:
         return Position(self.partition, self.sequence)
 
+
+_new_tuple = tuple.__new__
+
+
+#: Largest record append_many takes: frame header + LSN + body within MAX_RECORD_BYTES.
+_MAX_RECORD_SIZE = native.wal.HEADER_BYTES + native.wal.MAX_RECORD_BYTES
 
 _READ_AHEAD = 4096
 
@@ -563,7 +568,14 @@ class Ledger:
         dates: list[str] = []
         day, date = None, ""
         for timestamp_ns, _, body in records:
-            sizes.append(self._checked_size(body))
+            size = RECORD_OVERHEAD + len(body)
+            if size > _MAX_RECORD_SIZE:
+                # Refused here: in the writer thread, framing it would fail the whole batch.
+                raise LedgerError(
+                    f"a record of {len(body)} bytes exceeds the ledger's limit of "
+                    f"{_MAX_RECORD_SIZE - RECORD_OVERHEAD} bytes"
+                )
+            sizes.append(size)
             if timestamp_ns // NS_PER_DAY != day:
                 day, date = timestamp_ns // NS_PER_DAY, date_of(timestamp_ns)
             dates.append(date)
@@ -593,22 +605,11 @@ class Ledger:
                         self._wake.notify()
                     batch.items.append((part, sequence, lsn, rtype, body))
                     batch.size += size
-                    out.append(Appended(part.name, sequence, lsn, batch.commit))
+                    out.append(_new_tuple(Appended, (part.name, sequence, lsn, batch.commit)))
                     lsn += 1
             finally:
                 self._next_lsn = lsn
             return out
-
-    @staticmethod
-    def _checked_size(body: bytes) -> int:
-        size: int = RECORD_OVERHEAD + len(body)
-        if size - native.wal.HEADER_BYTES > native.wal.MAX_RECORD_BYTES:
-            # Refused here: in the writer thread, encoding it would fail the whole batch.
-            raise LedgerError(
-                f"a record of {len(body)} bytes exceeds the ledger's limit of "
-                f"{native.wal.MAX_RECORD_BYTES - LSN_BYTES} bytes"
-            )
-        return size
 
     def _check_open(self) -> None:
         if self._failed is not None:

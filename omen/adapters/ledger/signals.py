@@ -73,7 +73,8 @@ class LedgerSignalStore(SignalLedger):
     ) -> Sequence[LedgerTicket]:
         """One Ledger.append_many call: one lock, usually one group commit, in order."""
         encoded: list[tuple[int, int, bytes]] = []
-        signals: list[bytes] = []  # each SIGNAL record's encoded signal, in order
+        signal_ids: list[str] = []  # each SIGNAL record's signal id and encoded signal, in order
+        signals: list[bytes] = []
         signal_type, observation_type = RecordType.SIGNAL, RecordType.OBSERVATION
         for r in records:
             if isinstance(r, SignalRecord):
@@ -87,21 +88,19 @@ class LedgerSignalStore(SignalLedger):
                 else:
                     body, data = made
                 encoded.append((signal.observed_at_ns, signal_type, body))
+                signal_ids.append(signal.signal_id)
                 signals.append(data)
             else:
                 body = encode_observation(r.event_hash, r.probability, r.market_key)
                 encoded.append((r.observed_at_ns, observation_type, body))
         appended = self.ledger.append_many(encoded)
-        stored = iter(signals)
-        put = self.encoded.put if self.encoded is not None else None
         for r, a in zip(records, appended, strict=True):
             if isinstance(r, SignalRecord):
                 signal = r.signal
                 signal.ledger_partition = a.partition
                 signal.ledger_sequence = a.sequence
-                data = next(stored)
-                if put is not None:
-                    put(signal.signal_id, data)
+        if self.encoded is not None and signals:
+            self.encoded.put_many(signal_ids, signals)
         return appended
 
     def refuses(self, observed_at_ns: int) -> str | None:

@@ -391,7 +391,9 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         results = iter(batch.results)
         encoded: list[bytes] = []
         add = encoded.append
-        take = self._signal_wire.take if full else self._signal_wire.discard
+        wire = self._signal_wire
+        take = wire.take
+        left_out: list[str] = []  # RESULT_VIEW_BASIC: the signals the responses leave out
         emitted = Outcome.EMITTED
         for i in range(begin, end):
             bad = invalid.get(i) if invalid else None
@@ -402,11 +404,16 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             result = next(results)
             signal = result.signal
             if result.outcome is emitted and signal is not None:
+                data: bytes | None = None  # RESULT_VIEW_BASIC leaves the signal out
+                if full:
+                    data = take(signal)
+                else:
+                    left_out.append(signal.signal_id)
                 add(
                     _encode_emitted_result(
                         cid,
                         signal.signal_id,
-                        take(signal),
+                        data,
                         signal.ledger_partition,
                         signal.ledger_sequence,
                     )
@@ -415,6 +422,8 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 out = service_pb2.StreamResult()
                 convert.fill_stream_result(out, cid, result)
                 add(bytes(out.SerializeToString(deterministic=True)))
+        if left_out:
+            wire.discard_many(left_out)
         outcomes.update(result.outcome for result in batch.results)
         batch.drop_results()
         if invalid:
