@@ -37,7 +37,11 @@ from omen._native.slots cimport (
     field_of,
     get,
     layout_init,
-    layout_make,
+    layout_make2,
+    layout_make3,
+    layout_make4,
+    layout_make5,
+    layout_make_array,
     untracked_tuple,
 )
 
@@ -149,53 +153,68 @@ def fast_layouts():
     return {cls.__name__: layouts[i].fast for i, cls in enumerate(_CLASSES)}
 
 
+cdef str _NO_PARTITION = ""  # OmenSignal's ledger position until the ledger sets it
+cdef object _NO_SEQUENCE = 0
+
+
 cdef inline object ValidationResult(a0, a1, a2, a3, a4):
-    return layout_make(&L_ValidationResult, (a0, a1, a2, a3, a4,))
+    return layout_make5(&L_ValidationResult, a0, a1, a2, a3, a4)
 
 
 cdef inline object ProcessResult(a0, a1, a2, a3, a4, a5):
-    return layout_make(&L_ProcessResult, (a0, a1, a2, a3, a4, a5,))
+    cdef PyObject *values[6]
+    values[:] = [<PyObject *>a0, <PyObject *>a1, <PyObject *>a2, <PyObject *>a3, <PyObject *>a4,
+                 <PyObject *>a5]
+    return layout_make_array(&L_ProcessResult, values, 6)
 
 
 cdef inline object GeoFindings(a0, a1, a2, a3):
-    return layout_make(&L_GeoFindings, (a0, a1, a2, a3,))
+    return layout_make4(&L_GeoFindings, a0, a1, a2, a3)
 
 
 cdef inline object ChokepointHit(a0, a1, a2, a3, a4):
-    return layout_make(&L_ChokepointHit, (a0, a1, a2, a3, a4,))
+    return layout_make5(&L_ChokepointHit, a0, a1, a2, a3, a4)
 
 
 cdef inline object Classification(a0, a1, a2, a3, a4):
-    return layout_make(&L_Classification, (a0, a1, a2, a3, a4,))
+    return layout_make5(&L_Classification, a0, a1, a2, a3, a4)
 
 
 cdef inline object ConfidenceFactor(a0, a1, a2):
-    return layout_make(&L_ConfidenceFactor, (a0, a1, a2,))
+    return layout_make3(&L_ConfidenceFactor, a0, a1, a2)
 
 
 cdef inline object ConfidenceInterval(a0, a1):
-    return layout_make(&L_ConfidenceInterval, (a0, a1,))
+    return layout_make2(&L_ConfidenceInterval, a0, a1)
 
 
 cdef inline object Evidence(a0, a1, a2, a3):
-    return layout_make(&L_Evidence, (a0, a1, a2, a3,))
+    return layout_make4(&L_Evidence, a0, a1, a2, a3)
 
 
 cdef inline object GeographicContext(a0, a1, a2):
-    return layout_make(&L_GeographicContext, (a0, a1, a2,))
+    return layout_make3(&L_GeographicContext, a0, a1, a2)
 
 
 cdef inline object ImpactHints(a0, a1, a2, a3):
-    return layout_make(&L_ImpactHints, (a0, a1, a2, a3,))
+    return layout_make4(&L_ImpactHints, a0, a1, a2, a3)
 
 
 cdef inline object TemporalContext(a0, a1, a2, a3):
-    return layout_make(&L_TemporalContext, (a0, a1, a2, a3,))
+    return layout_make4(&L_TemporalContext, a0, a1, a2, a3)
 
 
 cdef inline object OmenSignal(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24):
     # ledger_partition and ledger_sequence keep their defaults until the ledger sets them.
-    return layout_make(&L_OmenSignal, (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, "", 0))
+    cdef PyObject *values[27]
+    values[:] = [<PyObject *>a0, <PyObject *>a1, <PyObject *>a2, <PyObject *>a3, <PyObject *>a4,
+                 <PyObject *>a5, <PyObject *>a6, <PyObject *>a7, <PyObject *>a8, <PyObject *>a9,
+                 <PyObject *>a10, <PyObject *>a11, <PyObject *>a12, <PyObject *>a13,
+                 <PyObject *>a14, <PyObject *>a15, <PyObject *>a16, <PyObject *>a17,
+                 <PyObject *>a18, <PyObject *>a19, <PyObject *>a20, <PyObject *>a21,
+                 <PyObject *>a22, <PyObject *>a23, <PyObject *>a24, <PyObject *>_NO_PARTITION,
+                 <PyObject *>_NO_SEQUENCE]
+    return layout_make_array(&L_OmenSignal, values, 27)
 
 # --- Reading the domain's slots directly ------------------------------------------------------
 #

@@ -36,7 +36,14 @@ from libc.math cimport fabs, isfinite
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from omen._native.slots cimport Layout, layout_init, layout_make, untracked_tuple
+from omen._native.slots cimport (
+    Layout,
+    layout_init,
+    layout_make,
+    layout_make3,
+    layout_make4,
+    untracked_tuple,
+)
 
 import omen.domain.validation as _validation
 from omen._native.eventwire_py import MAX_DEPTH as _TWIN_MAX_DEPTH
@@ -332,7 +339,7 @@ cdef Py_ssize_t location(_Event ev, const unsigned char *b, Py_ssize_t pos, Py_s
                 return -1
     if ev.locations is None:
         ev.locations = []
-    PyList_Append(ev.locations, layout_make(&L_Location, (lat, lon, name, region_code)))
+    PyList_Append(ev.locations, layout_make4(&L_Location, lat, lon, name, region_code))
     if not (
         in_range(lat, -90.0, 90.0)
         and in_range(lon, -180.0, 180.0)
@@ -595,7 +602,7 @@ cdef tuple build(_Event ev, object received_at_ns, Py_ssize_t index):
     observed = time_ns(ev, 2, ".observed_at", index, out)
     movement = None
     if ev.has_movement:
-        movement = layout_make(&L_Movement, (ev.movement[0], ev.movement[1], ev.movement[2]))
+        movement = layout_make3(&L_Movement, ev.movement[0], ev.movement[1], ev.movement[2])
     if ev.metrics is None:
         metrics = _EMPTY
     else:

@@ -71,11 +71,14 @@ from omen._native.slots cimport (
     Field,
     Layout,
     PyObject_GC_UnTrack,
-    PyType_GenericAlloc,
     field_of,
     get,
     layout_init,
     layout_make,
+    layout_make2,
+    layout_make3,
+    layout_make4,
+    layout_make5,
 )
 
 from omen.domain.events import Location as _Location
@@ -1098,66 +1101,8 @@ cdef object invalid_text(const unsigned char *b, Py_ssize_t pos, Py_ssize_t size
         return None
 
 
-# Domain objects built as layout_make() builds them, without its tuple of values (some twenty
-# objects per signal).
-
-
-cdef inline object new_instance(Layout *layout):
-    return PyType_GenericAlloc(<PyTypeObject *>layout.cls, 0)
-
-
-cdef inline void store(object obj, Layout *layout, Py_ssize_t i, object value) noexcept:
-    """Put a new reference to `value` into the (empty) slot of field i."""
-    Py_INCREF(value)
-    (<PyObject **>(<char *><PyObject *>obj + layout.offsets[i]))[0] = <PyObject *>value
-
-
-cdef inline object finish(object obj, Layout *layout):
-    if layout.acyclic:
-        PyObject_GC_UnTrack(<void *><PyObject *>obj)
-    return obj
-
-
-cdef inline object make2(Layout *layout, object a, object b):
-    if not layout.fast or layout.n != 2:
-        return layout_make(layout, (a, b))
-    obj = new_instance(layout)
-    store(obj, layout, 0, a)
-    store(obj, layout, 1, b)
-    return finish(obj, layout)
-
-
-cdef inline object make3(Layout *layout, object a, object b, object c):
-    if not layout.fast or layout.n != 3:
-        return layout_make(layout, (a, b, c))
-    obj = new_instance(layout)
-    store(obj, layout, 0, a)
-    store(obj, layout, 1, b)
-    store(obj, layout, 2, c)
-    return finish(obj, layout)
-
-
-cdef inline object make4(Layout *layout, object a, object b, object c, object d):
-    if not layout.fast or layout.n != 4:
-        return layout_make(layout, (a, b, c, d))
-    obj = new_instance(layout)
-    store(obj, layout, 0, a)
-    store(obj, layout, 1, b)
-    store(obj, layout, 2, c)
-    store(obj, layout, 3, d)
-    return finish(obj, layout)
-
-
-cdef inline object make5(Layout *layout, object a, object b, object c, object d, object e):
-    if not layout.fast or layout.n != 5:
-        return layout_make(layout, (a, b, c, d, e))
-    obj = new_instance(layout)
-    store(obj, layout, 0, a)
-    store(obj, layout, 1, b)
-    store(obj, layout, 2, c)
-    store(obj, layout, 3, d)
-    store(obj, layout, 4, e)
-    return finish(obj, layout)
+# Domain objects are built by slots.pxd's layout_make2..5, without a tuple of their values
+# (some twenty objects per signal).
 
 
 cdef object text_field(const unsigned char *b, Py_ssize_t *pos, Py_ssize_t end, int name,
@@ -1273,7 +1218,7 @@ cdef object factor(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, int d
             pos = skip_value(b, pos, end, key, at, depth, e)
         if pos < 0:
             return None
-    return make3(&L_ConfidenceFactor, name, value, weight)
+    return layout_make3(&L_ConfidenceFactor, name, value, weight)
 
 
 cdef Py_ssize_t interval_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
@@ -1325,7 +1270,7 @@ cdef object location(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, int
             pos = skip_value(b, pos, end, key, at, depth, e)
         if pos < 0:
             return None
-    return make4(&L_Location, lat, lon, name, region_code)
+    return layout_make4(&L_Location, lat, lon, name, region_code)
 
 
 cdef Py_ssize_t geographic_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
@@ -1430,7 +1375,7 @@ cdef object evidence(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end, int
             pos = skip_value(b, pos, end, key, at, depth, e)
         if pos < 0:
             return None
-    return make4(&L_Evidence, kind, description, value, url)
+    return layout_make4(&L_Evidence, kind, description, value, url)
 
 
 cdef object validation_result(_Parts p, const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
@@ -1475,7 +1420,7 @@ cdef object validation_result(_Parts p, const unsigned char *b, Py_ssize_t pos, 
             p.bad_rule_status = True
             p.first_bad_rule_status = status
         status_member = status
-    return make5(&L_ValidationResult, rule_name, rule_version, status_member, score, reason)
+    return layout_make5(&L_ValidationResult, rule_name, rule_version, status_member, score, reason)
 
 
 cdef Py_ssize_t hints_fields(_Parts p, const unsigned char *b, Py_ssize_t pos,
@@ -1659,17 +1604,17 @@ cdef object build(_Parts p):
             p.confidence_score,
             level,
             items_tuple(&p.factors),
-            make2(&L_ConfidenceInterval, p.lower, p.upper),
+            layout_make2(&L_ConfidenceInterval, p.lower, p.upper),
             category,
             signal_type,
             status,
-            make3(
+            layout_make3(
                 &L_GeographicContext,
                 items_tuple(&p.regions),
                 items_tuple(&p.chokepoints),
                 items_tuple(&p.coordinates),
             ),
-            make4(
+            layout_make4(
                 &L_TemporalContext,
                 horizon,
                 ns_of(p.resolution_seconds, p.resolution_nanos) if p.has_resolution else None,
@@ -1678,7 +1623,7 @@ cdef object build(_Parts p):
             ),
             items_tuple(&p.evidence),
             items_tuple(&p.results),
-            make4(
+            layout_make4(
                 &L_ImpactHints,
                 items_tuple(&p.domains),
                 direction,

@@ -106,6 +106,52 @@ cdef inline object layout_make(Layout *layout, tuple values):
     return obj
 
 
+cdef inline object layout_make_array(Layout *layout, PyObject **values, Py_ssize_t n):
+    """layout_make() of the n borrowed references values[0..n), without a tuple of them: the
+    fields are stored straight from the caller's array (a tuple per object built is an
+    allocation and a deallocation, some twenty times per signal)."""
+    cdef Py_ssize_t i
+    if not layout.fast or n != layout.n:
+        return layout_make(layout, tuple([<object>values[i] for i in range(n)]))
+    obj = PyType_GenericAlloc(<PyTypeObject *>layout.cls, 0)
+    cdef char *base = <char *><PyObject *>obj
+    for i in range(n):
+        Py_INCREF(<object>values[i])
+        (<PyObject **>(base + layout.offsets[i]))[0] = values[i]
+    if layout.acyclic:
+        PyObject_GC_UnTrack(<void *>base)
+    return obj
+
+
+cdef inline object layout_make2(Layout *layout, object a, object b):
+    cdef PyObject *values[2]
+    values[0], values[1] = <PyObject *>a, <PyObject *>b
+    return layout_make_array(layout, values, 2)
+
+
+cdef inline object layout_make3(Layout *layout, object a, object b, object c):
+    cdef PyObject *values[3]
+    values[0], values[1], values[2] = <PyObject *>a, <PyObject *>b, <PyObject *>c
+    return layout_make_array(layout, values, 3)
+
+
+cdef inline object layout_make4(Layout *layout, object a, object b, object c, object d):
+    cdef PyObject *values[4]
+    values[0], values[1], values[2], values[3] = (
+        <PyObject *>a, <PyObject *>b, <PyObject *>c, <PyObject *>d
+    )
+    return layout_make_array(layout, values, 4)
+
+
+cdef inline object layout_make5(Layout *layout, object a, object b, object c, object d,
+                                object e):
+    cdef PyObject *values[5]
+    values[0], values[1], values[2], values[3], values[4] = (
+        <PyObject *>a, <PyObject *>b, <PyObject *>c, <PyObject *>d, <PyObject *>e
+    )
+    return layout_make_array(layout, values, 5)
+
+
 cdef inline tuple untracked_tuple(object items):
     """tuple(items), untracked when every item is atomic or untracked itself: the test the
     collector applies to each tuple it traverses (and untracks it after), made once at birth

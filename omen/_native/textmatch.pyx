@@ -30,7 +30,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memset
 
-from omen._native.slots cimport Layout, layout_init, layout_make, untracked_tuple
+from omen._native.slots cimport Layout, layout_init, layout_make, layout_make4, untracked_tuple
 
 from cpython.unicode cimport (
     Py_UCS1,
@@ -258,7 +258,7 @@ cdef class TextAnalyzer:
                 hit = self._singles.get(head)
                 if hit is None:
                     continue
-            found.append(layout_make(&L_TermMatch, (hit[0], hit[1], i, size)))
+            found.append(layout_make4(&L_TermMatch, hit[0], hit[1], i, size))
             next_free = i + size
         return found
 
