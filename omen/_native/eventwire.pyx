@@ -42,6 +42,7 @@ from omen._native.slots cimport (
     layout_make,
     layout_make3,
     layout_make4,
+    layout_make_array,
     untracked_tuple,
 )
 
@@ -587,6 +588,8 @@ cdef object time_ns(_Event ev, int which, str field, Py_ssize_t index, list out)
 cdef tuple build(_Event ev, object received_at_ns, Py_ssize_t index):
     """(event, violations) as convert.event_from_proto returns them for this event."""
     cdef list out = []
+    cdef PyObject *values[20]
+    cdef object probability, liquidity, volume, num_traders
     cdef int32_t state_number = ev.market_state
     if not ev.has_probability:
         out.append(_FieldViolation(event_path(index) + ".probability", "is required"))
@@ -607,31 +610,23 @@ cdef tuple build(_Event ev, object received_at_ns, Py_ssize_t index):
         metrics = _EMPTY
     else:
         metrics = untracked_tuple(sorted(ev.metrics.items()))
-    event = layout_make(
-        &L_RawEvent,
-        (
-            ev.event_id,
-            ev.source,
-            ev.title,
-            ev.probability,
-            observed if observed is not None else received_at_ns,
-            ev.market_id,
-            ev.description,
-            movement,
-            ev.liquidity,
-            ev.volume,
-            ev.num_traders,
-            _EMPTY if ev.keywords is None else untracked_tuple(ev.keywords),
-            _EMPTY if ev.locations is None else untracked_tuple(ev.locations),
-            ev.market_url,
-            created,
-            resolution,
-            metrics,
-            ev.raw_payload,
-            state,
-            _EMPTY if ev.prices is None else untracked_tuple(ev.prices),
-        ),
-    )
+    # Every value in a local first: the array holds borrowed references.
+    at = observed if observed is not None else received_at_ns
+    probability, liquidity, volume = ev.probability, ev.liquidity, ev.volume
+    num_traders = ev.num_traders
+    keywords = _EMPTY if ev.keywords is None else untracked_tuple(ev.keywords)
+    locations = _EMPTY if ev.locations is None else untracked_tuple(ev.locations)
+    prices = _EMPTY if ev.prices is None else untracked_tuple(ev.prices)
+    values[:] = [
+        <PyObject *>ev.event_id, <PyObject *>ev.source, <PyObject *>ev.title,
+        <PyObject *>probability, <PyObject *>at, <PyObject *>ev.market_id,
+        <PyObject *>ev.description, <PyObject *>movement, <PyObject *>liquidity,
+        <PyObject *>volume, <PyObject *>num_traders, <PyObject *>keywords,
+        <PyObject *>locations, <PyObject *>ev.market_url, <PyObject *>created,
+        <PyObject *>resolution, <PyObject *>metrics, <PyObject *>ev.raw_payload,
+        <PyObject *>state, <PyObject *>prices,
+    ]
+    event = layout_make_array(&L_RawEvent, values, 20)
     if not clean(ev):
         out.extend(_validate_event(event, event_path(index)))
     return event, out
