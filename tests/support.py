@@ -204,6 +204,7 @@ def start_server(data_dir: Path, timeout: float = 30.0, **settings: str) -> Serv
 
     try:
         match = wait_until(listening, timeout, "omen serve to log 'listening on'")
+        assert match is not None  # wait_until returns only a truthy value
         server.port = int(match.group(2))
         wait_serving(server.address, timeout)
     except BaseException:
@@ -221,6 +222,6 @@ def wait_serving(address: str, timeout: float) -> None:
                 )
             except grpc.RpcError:
                 return False
-            return reply.status == health_pb2.HealthCheckResponse.SERVING
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     wait_until(serving, timeout, f"health SERVING on {address}", interval=0.1)
