@@ -183,6 +183,24 @@ def encode(type, payload):
     return out
 
 
+cdef object held_bytes(object payload, const unsigned char **data, Py_ssize_t *length):
+    """What keeps `payload`'s bytes alive and unchanged until it is dropped: an exact bytes
+    object itself (immutable), anything else a memoryview exporting it (a bytearray cannot
+    resize while exported). Sets *data and *length to its bytes."""
+    cdef Py_buffer *view
+    if PyBytes_CheckExact(payload):
+        data[0] = <const unsigned char *>PyBytes_AS_STRING(payload)
+        length[0] = PyBytes_GET_SIZE(payload)
+        return payload
+    held = PyMemoryView_FromObject(payload)
+    view = PyMemoryView_GET_BUFFER(held)
+    if not PyBuffer_IsContiguous(view, b"C"):
+        raise BufferError("a C-contiguous buffer is required")
+    data[0] = <const unsigned char *>view.buf
+    length[0] = view.len
+    return held
+
+
 def encode_many(records):
     """encode() of each (type, payload) pair, concatenated; every record is checked first."""
     # Pass 1 checks every record and holds its bytes: exact bytes objects as they are (they are
@@ -203,15 +221,7 @@ def encode_many(records):
     for type_, payload in records:
         try:
             record_type = to_record_type(type_)
-            if PyBytes_CheckExact(payload):
-                payload_obj = payload
-                length = PyBytes_GET_SIZE(payload)
-            else:
-                payload_obj = PyMemoryView_FromObject(payload)
-                view = PyMemoryView_GET_BUFFER(payload_obj)
-                if not PyBuffer_IsContiguous(view, b"C"):
-                    raise BufferError("a C-contiguous buffer is required")
-                length = view.len
+            payload_obj = held_bytes(payload, &data, &length)
             if length > WAL_MAX_RECORD_SIZE:
                 raise ValueError(oversize(length))
         except ValueError as exc:
@@ -289,7 +299,6 @@ def frame_sequenced(records, start, room, base, array.array offsets, array.array
     cdef Py_ssize_t size, length, i
     cdef int record_type
     cdef uint64_t number
-    cdef Py_buffer *view
     cdef const unsigned char *data
     cdef bytes out
     cdef unsigned char *target
@@ -306,17 +315,7 @@ def frame_sequenced(records, start, room, base, array.array offsets, array.array
                         f"sequence {sequence} is out of range 0..0xFFFFFFFFFFFFFFFF"
                     )
                 number = <uint64_t>sequence
-                if PyBytes_CheckExact(body):
-                    payload_obj = body
-                    data = <const unsigned char *>PyBytes_AS_STRING(body)
-                    length = PyBytes_GET_SIZE(body)
-                else:
-                    payload_obj = PyMemoryView_FromObject(body)
-                    view = PyMemoryView_GET_BUFFER(payload_obj)
-                    if not PyBuffer_IsContiguous(view, b"C"):
-                        raise BufferError("a C-contiguous buffer is required")
-                    data = <const unsigned char *>view.buf
-                    length = view.len
+                payload_obj = held_bytes(body, &data, &length)
                 if length > WAL_MAX_RECORD_SIZE - WAL_SEQUENCE_BYTES:
                     raise ValueError(oversize(WAL_SEQUENCE_BYTES + length))
             except ValueError as exc:
