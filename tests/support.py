@@ -64,8 +64,9 @@ def raw_event(**overrides: Any) -> RawEvent:
     return RawEvent(**fields)
 
 
-def make_pipeline(ruleset: Any = None, repository: Any = None) -> Any:
-    """A pipeline over the packaged ruleset (or `ruleset`) with in-memory adapters."""
+def make_pipeline(ruleset: Any = None, repository: Any = None, hasher: Any = None) -> Any:
+    """A pipeline over the packaged ruleset (or `ruleset`) with in-memory adapters (and the
+    reference event hash, or `hasher`)."""
     from omen._native import hashing_py
     from omen.adapters.repository.memory import InMemorySignalRepository
     from omen.adapters.ruleset_file import load_ruleset
@@ -75,7 +76,7 @@ def make_pipeline(ruleset: Any = None, repository: Any = None) -> Any:
     ruleset = ruleset if ruleset is not None else load_ruleset()
     return Pipeline(
         ruleset,
-        hashing_py.event_hash,
+        hasher if hasher is not None else hashing_py.event_hash,
         repository if repository is not None else InMemorySignalRepository(),
         RollingRobustStatistics.from_params(ruleset.anomaly),
     )

@@ -41,7 +41,6 @@ class Pipeline:
         the domain's references (TextAnalyzer, RulesetDecider) unless compiled ones are
         injected."""
         self._ruleset = ruleset
-        self._hasher = hasher
         self._repository = repository
         self._statistics = statistics
         self._analyzer = text_matcher(
@@ -49,6 +48,18 @@ class Pipeline:
             irregular_forms(ruleset.semantic),
         )
         self._decider = decider(ruleset)
+        # process_many's collaborators, bound once: a call for one event (Process, the unary
+        # RPC) then costs no more than the event's own work.
+        self._steps = (
+            hasher,
+            repository.signal_id_by_event_hash,
+            repository.get_by_event_hash,
+            self._analyzer.analyze,
+            self._statistics.observe,
+            self._statistics.record,
+            self._decider.decide,
+            repository.add,
+        )
 
     @property
     def ruleset(self) -> Ruleset:
@@ -95,24 +106,20 @@ class Pipeline:
 
         When an event raises, the lists hold the results of the events before it: the index
         and the statistics hold those already, so the caller must still record them."""
-        hasher = self._hasher
-        repository = self._repository
-        analyze = self._analyzer.analyze
-        observe = self._statistics.observe
-        remember = self._statistics.record
-        decide = self._decider.decide
-        add = repository.add
+        hasher, duplicate_id, duplicate_signal, analyze, observe, remember, decide, add = (
+            self._steps
+        )
         duplicate = Outcome.DUPLICATE
         for event in events:
             event_hash = hasher(event)
             if not original:
-                duplicate_of = repository.signal_id_by_event_hash(event_hash)
+                duplicate_of = duplicate_id(event_hash)
                 if duplicate_of is not None:
                     results.append(ProcessResult(duplicate, event_hash, duplicate_of=duplicate_of))
                     keys.append("")
                     continue
             else:
-                found = repository.get_by_event_hash(event_hash)
+                found = duplicate_signal(event_hash)
                 if found is not None:
                     results.append(
                         ProcessResult(

@@ -197,9 +197,7 @@ def test_an_event_that_raises_mid_message_leaves_the_earlier_ones_recorded():
         return hashing_py.event_hash(event)
 
     ledger = FakeLedger()
-    pipeline = make_pipeline()
-    pipeline._hasher = hasher
-    use_case = ProcessEvents(pipeline, ledger)
+    use_case = ProcessEvents(make_pipeline(hasher=hasher), ledger)
     with pytest.raises(RuntimeError, match="hasher failed"):
         use_case.submit_many(
             [
