@@ -10,7 +10,7 @@ from omen._proto import service_pb2
 from omen.adapters.proto_codec import signal_to_proto
 from omen.bootstrap import build_app
 from omen.config import Settings
-from omen.entrypoints.grpc.servicers import SignalServicer, _decode_stream_request
+from omen.entrypoints.grpc.servicers import _decode_stream_request, signal_servicer
 from tests.support import event_message
 
 
@@ -32,13 +32,7 @@ def test_each_view_answers_from_the_memo_and_leaves_it_empty(tmp_path: Path) -> 
         settings = Settings(data_dir=tmp_path, metrics_port=0)
         app = build_app(settings)
         try:
-            servicer = SignalServicer(
-                app.process,
-                app.repository,
-                app.metrics,
-                settings.max_event_bytes,
-                signal_wire=app.signal_wire,
-            )
+            servicer = signal_servicer(app)
             for tag, view in (
                 ("basic", service_pb2.RESULT_VIEW_BASIC),
                 ("full", service_pb2.RESULT_VIEW_FULL),

@@ -24,6 +24,7 @@ from omen.entrypoints.grpc.servicers import (
     OutboxServicer,
     ReconcileServicer,
     SignalServicer,
+    signal_servicer,
 )
 from omen.errors import StartupError
 from omen.observability import OutboxCollector
@@ -64,19 +65,7 @@ async def start(app: App) -> RunningServer:
     streams = StreamLimits(
         settings.max_stream_events, settings.max_server_events, settings.max_streams, app.metrics
     )
-    add_signal_service(
-        SignalServicer(
-            app.process,
-            app.repository,
-            app.metrics,
-            settings.max_event_bytes,
-            process_delay_s=settings.process_delay_ms / 1000,
-            stream_limits=streams,
-            signal_wire=app.signal_wire,
-            tail=tail,
-        ),
-        server,
-    )
+    add_signal_service(signal_servicer(app, streams, tail), server)
     # The generated *_grpc helpers carry no annotations.
     service_pb2_grpc.add_ReconcileServiceServicer_to_server(ReconcileServicer(), server)  # type: ignore[no-untyped-call]
     service_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(app.ledger), server)  # type: ignore[no-untyped-call]

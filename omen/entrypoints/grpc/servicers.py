@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -40,6 +41,9 @@ from omen.entrypoints.grpc.status import (
 )
 from omen.errors import LedgerUnavailableError
 from omen.observability import Metrics
+
+if TYPE_CHECKING:
+    from omen.bootstrap import App
 
 log = logging.getLogger("omen.grpc")
 
@@ -113,6 +117,24 @@ def _invalid_result(correlation_id: str, violations: list[FieldViolation], reaso
     out = service_pb2.StreamResult()
     convert.fill_invalid_stream_result(out, correlation_id, violations, reason)
     return bytes(out.SerializeToString(deterministic=True))
+
+
+def signal_servicer(
+    app: App, streams: StreamLimits | None = None, tail: LedgerTail | None = None
+) -> SignalServicer:
+    """`app`'s SignalService as `omen serve` runs it (benchmarks and tests build it in process
+    the same way): its settings' event size limit and process delay, its encoded-signal memo."""
+    settings = app.settings
+    return SignalServicer(
+        app.process,
+        app.repository,
+        app.metrics,
+        settings.max_event_bytes,
+        process_delay_s=settings.process_delay_ms / 1000,
+        stream_limits=streams,
+        signal_wire=app.signal_wire,
+        tail=tail,
+    )
 
 
 class SignalServicer(service_pb2_grpc.SignalServiceServicer):
