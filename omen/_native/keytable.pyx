@@ -12,9 +12,11 @@ table owns exactly two C blocks, whatever its length:
 - keys: every key, `width` bytes each, back to back in insertion order (key i at i * width);
   grown by PyMem_Realloc, doubling.
 - slots: an open-addressing hash table of int64_t, power-of-two length, at most half full;
-  a slot holds index + 1 of the key it points to, 0 when empty. Linear probing; keys are compared
-  with memcmp against the keys block. Growing doubles the slots and rehashes in C from the
-  stored keys (no key is ever moved, so an index never changes).
+  a slot holds index + 1 of the key it points to in its low 40 bits and 23 further bits of the
+  key's hash above them (its tag), 0 when empty. Linear probing; a key is compared (memcmp
+  against the keys block) only where the tag matches, so a probe past other keys reads no key:
+  in a big table each key read is a cache miss. Growing doubles the slots and rehashes in C
+  from the stored keys (no key is ever moved, so an index never changes).
 
 The probe start is the key's first 8 bytes (all of them when width < 8) read little-endian,
 multiplied by 2**64 / golden ratio (Fibonacci hashing) and shifted right to keep the top bits.
@@ -41,6 +43,10 @@ cdef enum:
     MAX_WIDTH = 64
     MIN_SLOTS_LOG2 = 4  # 16 slots
     MIN_KEYS = 8
+    INDEX_BITS = 40  # a slot: tag << INDEX_BITS | index + 1
+
+cdef int64_t INDEX_MASK = (<int64_t>1 << INDEX_BITS) - 1
+cdef Py_ssize_t MAX_KEYS = <Py_ssize_t>INDEX_MASK - 1
 
 assert MAX_WIDTH == _TWIN_MAX_WIDTH
 
@@ -57,6 +63,12 @@ cdef inline uint64_t _hash(const unsigned char *key, Py_ssize_t width) noexcept 
     for i in range(n):
         h |= (<uint64_t>key[i]) << (8 * i)
     return h * FIBONACCI
+
+
+cdef inline int64_t _tag(uint64_t h) noexcept nogil:
+    """Bits 8-30 of the hash, shifted into a slot's tag field (the probe start takes the top
+    bits, which tables of up to 2**33 slots keep apart from these)."""
+    return <int64_t>((h >> 8) & 0x7FFFFF) << INDEX_BITS
 
 
 cdef inline str _type_error(object key):
@@ -101,11 +113,16 @@ cdef class KeyTable:
         full, so the loop ends)."""
         cdef Py_ssize_t width = self._width
         cdef uint64_t mask = <uint64_t>self._nslots - 1
-        cdef uint64_t pos = _hash(key, width) >> self._shift
+        cdef uint64_t h = _hash(key, width)
+        cdef uint64_t pos = h >> self._shift
+        cdef int64_t tag = _tag(h)
         cdef int64_t v
         while True:
             v = self._slots[pos]
-            if v == 0 or memcmp(self._keys + (v - 1) * width, key, width) == 0:
+            if v == 0 or (
+                (v & ~INDEX_MASK) == tag
+                and memcmp(self._keys + ((v & INDEX_MASK) - 1) * width, key, width) == 0
+            ):
                 return <Py_ssize_t>pos
             pos = (pos + 1) & mask
 
@@ -126,6 +143,7 @@ cdef class KeyTable:
         cdef int shift = self._shift - 1
         cdef uint64_t mask = <uint64_t>n - 1
         cdef uint64_t pos
+        cdef uint64_t h
         cdef Py_ssize_t i
         cdef Py_ssize_t width = self._width
         cdef int64_t *slots
@@ -136,10 +154,11 @@ cdef class KeyTable:
             raise MemoryError()
         # The keys are distinct: each one goes to the first empty slot from its start.
         for i in range(self._count):
-            pos = _hash(self._keys + i * width, width) >> shift
+            h = _hash(self._keys + i * width, width)
+            pos = h >> shift
             while slots[pos] != 0:
                 pos = (pos + 1) & mask
-            slots[pos] = i + 1
+            slots[pos] = _tag(h) | (i + 1)
         PyMem_Free(self._slots)
         self._slots = slots
         self._nslots = n
@@ -161,13 +180,15 @@ cdef class KeyTable:
         pos = self._probe(k)
         if self._slots[pos] != 0:
             raise KeyError(f"key {key.hex()} is already in the table")
+        if i == MAX_KEYS:
+            raise MemoryError(f"a key table holds at most {MAX_KEYS} keys")
         if i == self._keycap:
             self._grow_keys()
         if 2 * (i + 1) > self._nslots:
             self._grow_slots()
             pos = self._probe(k)
         memcpy(self._keys + i * self._width, k, <size_t>self._width)
-        self._slots[pos] = i + 1
+        self._slots[pos] = _tag(_hash(k, self._width)) | (i + 1)
         self._count = i + 1
         return i
 
@@ -177,7 +198,7 @@ cdef class KeyTable:
             raise TypeError(_type_error(key))
         if PyBytes_GET_SIZE(key) != self._width:
             return -1
-        return self._slots[self._probe(<const unsigned char *>PyBytes_AS_STRING(key))] - 1
+        return (self._slots[self._probe(<const unsigned char *>PyBytes_AS_STRING(key))] & INDEX_MASK) - 1
 
     def key_at(self, index):
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""
