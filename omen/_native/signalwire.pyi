@@ -40,8 +40,7 @@ def fast_layouts() -> dict[str, bool]:
     """Each class decode_signal() builds -> True when built without running its __init__
     (compiled module only)."""
 
-def encode_signal_record(
-    signal: OmenSignal, probability: float, market_key: str
-) -> tuple[bytes, bytes] | None:
-    """(the ledger's SIGNAL record body, encode_signal(signal)) in one pass, or None when the
-    values are not of the pipeline's form (the caller then uses records.encode_signal)."""
+def encode_signal_record(signal: OmenSignal, probability: float, market_key: str) -> bytes | None:
+    """The ledger's SIGNAL record body (encode_signal(signal) its tail) in one pass, or None
+    when the values are not of the pipeline's form (the caller then uses
+    records.encode_signal)."""

@@ -609,9 +609,9 @@ cdef bint unhex(object text, Py_ssize_t start, Py_ssize_t digits, unsigned char 
 
 
 def encode_signal_record(signal, probability, market_key):
-    """(body, encoded): the ledger's SIGNAL record body for `signal` (records.encode_signal of
-    its event hash, id, `probability`, `market_key` and encode_signal(signal)) and
-    encode_signal(signal) itself, made in one pass. For the form the pipeline gives them: an
+    """The ledger's SIGNAL record body for `signal`: records.encode_signal of its event hash,
+    id, `probability`, `market_key` and encode_signal(signal), made in one pass (the encoded
+    signal is its tail, from records.signal_offset(body)). For the form the pipeline gives them: an
     event hash of 64 lowercase hex digits, an id of "sig-" and 32, a float probability and a
     str market key of at most 65,535 UTF-8 bytes; anything else returns None, and the caller
     uses records.encode_signal (the reference, which also says what is wrong)."""
@@ -652,12 +652,7 @@ def encode_signal_record(signal, probability, market_key):
         memcpy(w.data + RECORD_HEAD, key, <size_t>key_size)
         w.length = RECORD_HEAD + key_size
         put_signal(&w, signal)
-        return (
-            PyBytes_FromStringAndSize(<char *>w.data, w.length),
-            PyBytes_FromStringAndSize(
-                <char *>w.data + RECORD_HEAD + key_size, w.length - RECORD_HEAD - key_size
-            ),
-        )
+        return PyBytes_FromStringAndSize(<char *>w.data, w.length)
     finally:
         if w.heap:
             PyMem_Free(w.data)

@@ -307,12 +307,10 @@ _RECORD_HEAD = struct.Struct("<32s16sdH")
 _LOWER_HEX = frozenset("0123456789abcdef")
 
 
-def encode_signal_record(
-    signal: OmenSignal, probability: float, market_key: str
-) -> tuple[bytes, bytes] | None:
-    """(body, encoded): the ledger's SIGNAL record body for `signal` (records.encode_signal of
-    its event hash, id, `probability`, `market_key` and encode_signal(signal)) and
-    encode_signal(signal) itself. For the form the pipeline gives them: an event hash of 64
+def encode_signal_record(signal: OmenSignal, probability: float, market_key: str) -> bytes | None:
+    """The ledger's SIGNAL record body for `signal`: records.encode_signal of its event hash,
+    id, `probability`, `market_key` and encode_signal(signal) (the encoded signal is its tail,
+    from records.signal_offset(body)). For the form the pipeline gives them: an event hash of 64
     lowercase hex digits, an id of "sig-" and 32, a float probability and a str market key of
     at most 65,535 UTF-8 bytes; anything else returns None, and the caller uses
     records.encode_signal (the reference, which also says what is wrong)."""
@@ -336,7 +334,7 @@ def encode_signal_record(
     head = _RECORD_HEAD.pack(
         bytes.fromhex(event_hash), bytes.fromhex(signal_id[4:]), probability, len(key)
     )
-    return head + key + encoded, encoded
+    return head + key + encoded
 
 
 def encode_emitted_result(

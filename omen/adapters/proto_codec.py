@@ -16,6 +16,7 @@ from google.protobuf import timestamp_pb2
 
 from omen import native
 from omen._proto import signal_pb2
+from omen.adapters.ledger.records import signal_offset
 from omen.domain.events import Location
 from omen.domain.signals import (
     ConfidenceFactor,
@@ -38,9 +39,9 @@ from omen.domain.signals import (
 _NS = 1_000_000_000
 _encode_signal: Callable[[OmenSignal], bytes] = native.signalwire.encode_signal
 _decode_signal: Callable[[bytes], OmenSignal] = native.signalwire.decode_signal
-#: (the ledger's SIGNAL record body, signal_bytes(signal)) in one pass, or None when the values
-#: are not of the pipeline's form (records.encode_signal then makes the body, or says why not).
-signal_record: Callable[[OmenSignal, float, str], tuple[bytes, bytes] | None] = (
+#: The ledger's SIGNAL record body (signal_bytes(signal) its tail) in one pass, or None when the
+#: values are not of the pipeline's form (records.encode_signal then makes it, or says why not).
+signal_record: Callable[[OmenSignal, float, str], bytes | None] = (
     native.signalwire.encode_signal_record
 )
 
@@ -134,41 +135,43 @@ def signal_bytes(s: OmenSignal) -> bytes:
 
 
 class SignalWireMemo:
-    """Encoded signals a stream message just appended, by signal id, until the response that
-    reports them takes them: the ledger record and the response carry the same bytes (stored
-    without the ledger position, which the response appends: fields 26 and 27 come last in
-    omen.v1.OmenSignal). Bounded (oldest dropped first; `take` then encodes it again), and one
-    per server, never process-global."""
+    """The ledger records of the signals a stream message just appended, by signal id, until
+    the response that reports them takes their encoding: a SIGNAL record's body ends with the
+    bytes the response carries (stored without the ledger position, which the response
+    appends: fields 26 and 27 come last in omen.v1.OmenSignal), so the memo holds the body the
+    ledger got, no copy of it. Bounded (oldest dropped first; `take` then encodes it again),
+    and one per server, never process-global."""
 
-    __slots__ = ("_encoded", "_limit")
+    __slots__ = ("_bodies", "_limit")
 
     def __init__(self, limit: int = 65_536):
         self._limit = limit
-        self._encoded: dict[str, bytes] = {}
+        self._bodies: dict[str, bytes] = {}
 
     def __len__(self) -> int:
-        return len(self._encoded)
+        return len(self._bodies)
 
-    def put_many(self, signal_ids: Sequence[str], data: Sequence[bytes]) -> None:
-        """Hold each signal's encoding (the ledger store's append, once per message)."""
-        encoded = self._encoded
-        encoded.update(zip(signal_ids, data, strict=True))
-        excess = len(encoded) - self._limit
+    def put_many(self, signal_ids: Sequence[str], bodies: Sequence[bytes]) -> None:
+        """Hold each signal's SIGNAL record body (the ledger store's append, once per
+        message)."""
+        held = self._bodies
+        held.update(zip(signal_ids, bodies, strict=True))
+        excess = len(held) - self._limit
         if excess > 0:
-            for signal_id in list(itertools.islice(encoded, excess)):
-                del encoded[signal_id]
+            for signal_id in list(itertools.islice(held, excess)):
+                del held[signal_id]
 
     def discard_many(self, signal_ids: Iterable[str]) -> None:
-        """Forget the signals' encodings: their responses leave the signals out."""
-        pop = self._encoded.pop
+        """Forget the signals' records: their responses leave the signals out."""
+        pop = self._bodies.pop
         for signal_id in signal_ids:
             pop(signal_id, None)
 
     def take(self, signal: OmenSignal) -> bytes:
         """The signal's encoding without its ledger position, from the memo or made afresh."""
-        data = self._encoded.pop(signal.signal_id, None)
-        if data is not None:
-            return data
+        body = self._bodies.pop(signal.signal_id, None)
+        if body is not None:
+            return body[signal_offset(body) :]
         if signal.ledger_partition or signal.ledger_sequence:
             signal = replace(signal, ledger_partition="", ledger_sequence=0)
         return _encode_signal(signal)

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from omen.adapters.ledger.records import encode_signal
 from omen.adapters.proto_codec import (
     SignalWireMemo,
     signal_bytes,
@@ -72,18 +73,24 @@ def test_ledger_position_round_trips():
 def test_the_wire_memo_hands_each_encoding_over_once_and_forgets_discarded_ones():
     memo = SignalWireMemo(limit=2)
     first, second, third = SIGNALS[:3]
-    memo.put_many([first.signal_id, second.signal_id], [signal_bytes(first), signal_bytes(second)])
+
+    def body(signal, key="polymarket:m-1"):  # the ledger record the store appends
+        return encode_signal(
+            signal.input_event_hash, signal.signal_id, 0.5, key, signal_bytes(signal)
+        )
+
+    memo.put_many([first.signal_id, second.signal_id], [body(first, "k-é"), body(second)])
     memo.discard_many([second.signal_id, "sig-never-held"])
     assert len(memo) == 1
-    assert memo.take(first) == signal_bytes(first)
+    assert memo.take(first) == signal_bytes(first)  # the record's tail, whatever its key
     assert len(memo) == 0
     # Not (or no longer) held: encoded afresh, without the ledger position.
     placed = replace(second, ledger_partition="2026-11-26", ledger_sequence=9)
     assert memo.take(placed) == signal_bytes(second)
-    memo.put_many([first.signal_id], [b"stale"])
+    memo.put_many([first.signal_id], [body(third)])
     # Beyond the limit: the oldest go first (`first` again is the oldest: put before the rest).
-    memo.put_many([second.signal_id, third.signal_id], [b"stale", b"stale"])
+    memo.put_many([second.signal_id, third.signal_id], [body(third), body(first)])
     assert len(memo) == 2
     assert memo.take(first) == signal_bytes(first)
-    assert memo.take(third) == b"stale"
-    assert memo.take(second) == b"stale"
+    assert memo.take(third) == signal_bytes(first)  # what was put, not the signal's own
+    assert memo.take(second) == signal_bytes(third)

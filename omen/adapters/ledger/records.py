@@ -82,6 +82,11 @@ def decode_signal_head(body: bytes | memoryview) -> tuple[str, str, float, str, 
     return digest.hex(), SIGNAL_ID_PREFIX + sid.hex(), probability, key, start + n
 
 
+def signal_offset(body: bytes | memoryview) -> int:
+    """Where a SIGNAL record's serialised signal starts: after its head and market key."""
+    return _SIGNAL.size + int.from_bytes(body[_SIGNAL.size - 2 : _SIGNAL.size], "little")
+
+
 def decode_signal(body: bytes | memoryview) -> SignalRecord:
     event_hash, signal_id, probability, key, start = decode_signal_head(body)
     return SignalRecord(event_hash, signal_id, probability, key, bytes(body[start:]))

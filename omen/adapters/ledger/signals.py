@@ -44,7 +44,7 @@ _OBSERVATION_HEAD = struct.Struct("<32sdH")
 class LedgerSignalStore(SignalLedger):
     def __init__(self, ledger: Ledger, encoded: SignalWireMemo | None = None):
         self.ledger = ledger
-        # append_many leaves each signal's encoding here for the stream response to take.
+        # append_many leaves each signal's record here for the stream response to take.
         self.encoded = encoded
 
     def append_signal(
@@ -73,23 +73,24 @@ class LedgerSignalStore(SignalLedger):
     ) -> Sequence[LedgerTicket]:
         """One Ledger.append_many call: one lock, usually one group commit, in order."""
         encoded: list[tuple[int, int, bytes]] = []
-        signal_ids: list[str] = []  # each SIGNAL record's signal id and encoded signal, in order
-        signals: list[bytes] = []
+        signal_ids: list[str] = []  # each SIGNAL record's signal id and body, in order
+        bodies: list[bytes] = []
         signal_type, observation_type = RecordType.SIGNAL, RecordType.OBSERVATION
         for r in records:
             if isinstance(r, SignalRecord):
                 signal = r.signal
-                made = signal_record(signal, r.probability, r.market_key)
-                if made is None:  # not the pipeline's form: the reference says what is wrong
-                    data = signal_bytes(signal)
+                body = signal_record(signal, r.probability, r.market_key)
+                if body is None:  # not the pipeline's form: the reference says what is wrong
                     body = encode_signal(
-                        signal.input_event_hash, signal.signal_id, r.probability, r.market_key, data
+                        signal.input_event_hash,
+                        signal.signal_id,
+                        r.probability,
+                        r.market_key,
+                        signal_bytes(signal),
                     )
-                else:
-                    body, data = made
                 encoded.append((signal.observed_at_ns, signal_type, body))
                 signal_ids.append(signal.signal_id)
-                signals.append(data)
+                bodies.append(body)
             else:
                 body = encode_observation(r.event_hash, r.probability, r.market_key)
                 encoded.append((r.observed_at_ns, observation_type, body))
@@ -99,8 +100,8 @@ class LedgerSignalStore(SignalLedger):
                 signal = r.signal
                 signal.ledger_partition = a.partition
                 signal.ledger_sequence = a.sequence
-        if self.encoded is not None and signals:
-            self.encoded.put_many(signal_ids, signals)
+        if self.encoded is not None and bodies:
+            self.encoded.put_many(signal_ids, bodies)
         return appended
 
     def refuses(self, observed_at_ns: int) -> str | None:
