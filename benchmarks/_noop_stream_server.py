@@ -22,6 +22,8 @@ import grpc
 from _common import MAX_MESSAGE_OPTIONS, serve_noop  # first: puts the checkout on sys.path
 
 from omen._proto import service_pb2, service_pb2_grpc
+from omen.bootstrap import tune_switch_interval
+from omen.config import Settings
 
 
 class CannedStreamService(service_pb2_grpc.SignalServiceServicer):
@@ -54,6 +56,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     result = service_pb2.StreamResult.FromString(Path(argv[0]).read_bytes())
+    # The same runtime as `omen serve`: its GIL hand-over interval (gRPC's poller thread takes
+    # the GIL to hand each completion to the loop, here too).
+    tune_switch_interval(Settings().gil_switch_interval_ms)
     return serve_noop(
         "no-op stream server",
         CannedStreamService(result),

@@ -184,6 +184,13 @@ class Settings(BaseModel):
         le=10_000_000,
         description="allocations between young-generation collections; 0 keeps Python's 700",
     )
+    gil_switch_interval_ms: float = Field(
+        1.0,
+        ge=0,
+        le=1_000,
+        description="how long a thread holds the GIL while another waits for it; 0 keeps "
+        "Python's 5 ms",
+    )
     process_delay_ms: int = Field(
         0,
         ge=0,

@@ -111,7 +111,7 @@ def _add_ledger_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from omen.bootstrap import build_app, tune_gc
+    from omen.bootstrap import build_app, tune_gc, tune_switch_interval
     from omen.config import load_settings
     from omen.entrypoints.grpc.server import serve
 
@@ -132,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     app = build_app(settings)
     tune_gc(settings.gc_threshold0)
+    tune_switch_interval(settings.gil_switch_interval_ms)
     return asyncio.run(serve(app))
 
 
