@@ -14,6 +14,7 @@ from omen.adapters.publishers.kafka import (
     KafkaPublisher,
     is_retryable,
     security_config,
+    security_hint,
 )
 from omen.config import PublisherSettings
 
@@ -81,6 +82,21 @@ def test_tls_and_authentication_failures_stall_instead_of_dead_lettering_and_say
     assert is_retryable(KafkaError(code))
     hint = SECURITY_ERRORS[code]
     assert any(field in hint for field in ("ssl_ca_location", "sasl_", "security_protocol"))
+
+
+def test_a_certificate_failure_reported_as_a_transport_error_gets_the_tls_hint() -> None:
+    """librdkafka reports a failed certificate check as _SSL on some attempts and as _TRANSPORT
+    with OpenSSL's text on others; whichever came last, the reason says what to check."""
+    tls = SECURITY_ERRORS[KafkaError._SSL]
+    openssl = (
+        "ssl://127.0.0.1:9093/bootstrap: error:0A000086:SSL routines::certificate verify "
+        "failed (after 1ms in state SSL_HANDSHAKE)"
+    )
+    assert security_hint(KafkaError(KafkaError._SSL, "SSL handshake failed")) == tls
+    assert security_hint(KafkaError(KafkaError._TRANSPORT, openssl)) == tls
+    refused = "127.0.0.1:9093/bootstrap: Connect to ipv4#127.0.0.1:9093 failed: Connection refused"
+    assert security_hint(KafkaError(KafkaError._TRANSPORT, refused)) is None
+    assert security_hint(KafkaError(KafkaError._RESOLVE, "SSL routines")) is None
 
 
 def _settings(**fields: Any) -> PublisherSettings:

@@ -129,6 +129,17 @@ SECURITY_ERRORS: dict[int, str] = {
     "(sasl_plaintext or sasl_ssl) against the broker's listener",
 }
 
+
+def security_hint(error: KafkaError) -> str | None:
+    """What to check for a connection failure caused by the TLS or SASL configuration, or None.
+    librdkafka reports a failed certificate check as _SSL on some attempts and as _TRANSPORT
+    (with OpenSSL's text) on others, so a transport error that OpenSSL raised counts as _SSL."""
+    hint = SECURITY_ERRORS.get(error.code())
+    if hint is None and error.code() == KafkaError._TRANSPORT and "SSL routines" in error.str():
+        hint = SECURITY_ERRORS[KafkaError._SSL]
+    return hint
+
+
 #: Codes that say nothing about the cause: a timeout's reason names the error before them.
 _UNINFORMATIVE = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._MSG_TIMED_OUT})
 
@@ -338,7 +349,7 @@ class KafkaPublisher(Publisher):
             log.error("kafka publisher %s: fatal producer error: %s", self.name, error)
         elif code != self._last_error:
             # librdkafka repeats these while a broker stays down (and logs each attempt).
-            hint = SECURITY_ERRORS.get(code)
+            hint = security_hint(error)
             if hint is not None:
                 log.error(
                     "kafka publisher %s: %s (%s: %s)", self.name, hint, error.name(), error.str()
@@ -352,7 +363,7 @@ class KafkaPublisher(Publisher):
         cause = self._cause
         if cause is None:
             return ""
-        hint = SECURITY_ERRORS.get(cause.code())
+        hint = security_hint(cause)
         said = f"{cause.name()}: {cause.str()}"
         return f" (last broker error: {hint}: {said})" if hint else f" (last broker error: {said})"
 
