@@ -288,15 +288,24 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         queue: asyncio.Queue[_StreamItem],
     ) -> None:
         """Admit, decide and append each message in order; never raises but CancelledError
-        (the error, if any, goes to the queue after the messages before it)."""
+        (the error, if any, goes to the queue after the messages before it).
+
+        The next message's read starts once a message is admitted, before its decision: the
+        receive then completes while the decision holds the loop, instead of taking a turn of
+        the loop (and the poller thread's hand-over) after it. As before, at most one message
+        is read and not yet admitted: when the stream is full, admit() waits before that read
+        starts, and the server stops reading."""
         limits = self._streams
         stopping = asyncio.ensure_future(limits.stopping.wait())
         iterator = aiter(requests)
         number = 0
+        following: asyncio.Future[bytes] | None = None
         try:
             while True:
-                # Read the next message, unless the server starts shutting down first.
-                following = asyncio.ensure_future(anext(iterator))
+                # Read the next message (unless already reading it), unless the server starts
+                # shutting down first.
+                if following is None:
+                    following = asyncio.ensure_future(anext(iterator))
                 await asyncio.wait((following, stopping), return_when=asyncio.FIRST_COMPLETED)
                 if not following.done():
                     following.cancel()
@@ -306,6 +315,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                     request = following.result()
                 except StopAsyncIteration:
                     break
+                following = None
                 received_at = self._clock_ns()
                 try:
                     decoded = _decode_stream_request(request, received_at, self._max_event_bytes)
@@ -322,7 +332,9 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                 number += 1
                 units = max(1, len(decoded))  # an empty message still takes a slot
                 await limits.admit(credits, units)  # full: stop reading (HTTP/2 pushes back)
+                following = asyncio.ensure_future(anext(iterator))
                 try:
+                    await asyncio.sleep(0)  # the read's task issues the receive
                     response, batch, outcomes = self._submit_message(decoded, trace_id, full)
                 except BaseException:
                     limits.release(credits, units)
@@ -335,6 +347,8 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             queue.put_nowait(exc)
         finally:
             stopping.cancel()
+            if following is not None:  # a read started that no message will follow
+                following.cancel()
 
     def _submit_message(
         self,
