@@ -56,8 +56,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     result = service_pb2.StreamResult.FromString(Path(argv[0]).read_bytes())
-    # The same runtime as `omen serve`: its GIL hand-over interval (gRPC's poller thread takes
-    # the GIL to hand each completion to the loop, here too).
+    # The same runtime as `omen serve` (its GIL hand-over interval), so the ratio compares
+    # like with like.
     tune_switch_interval(Settings().gil_switch_interval_ms)
     return serve_noop(
         "no-op stream server",

@@ -70,13 +70,13 @@ def tune_gc(threshold0: int) -> None:
 def tune_switch_interval(interval_ms: float) -> None:
     """Hand the GIL over sooner to a thread that waits for it (0: keep Python's 5 ms).
 
-    The event loop's thread holds the GIL nearly all the time under load. The ledger's writer
-    needs it between its write and fdatasync calls, and gRPC's poller thread to hand each
-    completed read and send to the loop; each of them waited up to the whole interval for it,
-    which held acknowledgements and the next stream message back while the loop went idle.
-    With 1 ms instead of 5, ProcessStream at 100 events a message ran ~4% faster and the loop
-    thread's idle share fell from ~20% to ~16% (interleaved runs, issue 6's notes); 0.2 ms
-    cost more in switches than it saved.
+    The event loop's thread holds the GIL nearly all the time under load, and every other
+    thread that runs Python (the ledger's writer between its wait, write and fdatasync calls)
+    waited up to the whole interval each time it wanted it back: commits, and so stream
+    acknowledgements, lagged while the loop later went idle. With 1 ms instead of 5,
+    ProcessStream at 100 events a message ran ~4% faster and the loop thread's idle share fell
+    from ~20% to ~16% (interleaved runs, issue 6's notes); 0.2 ms cost more in switches than it
+    saved.
     """
     if interval_ms:
         sys.setswitchinterval(interval_ms / 1000)

@@ -292,7 +292,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
 
         The next message's read starts once a message is admitted, before its decision: the
         receive then completes while the decision holds the loop, instead of taking a turn of
-        the loop (and the poller thread's hand-over) after it. As before, at most one message
+        the loop after it. As before, at most one message
         is read and not yet admitted: when the stream is full, admit() waits before that read
         starts, and the server stops reading."""
         limits = self._streams
