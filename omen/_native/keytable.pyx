@@ -108,12 +108,11 @@ cdef class KeyTable:
         self._keys = NULL
         self._slots = NULL
 
-    cdef inline Py_ssize_t _probe(self, const unsigned char *key) noexcept:
-        """The slot holding `key`, or the empty slot where it belongs (the table is never
-        full, so the loop ends)."""
+    cdef inline Py_ssize_t _probe(self, const unsigned char *key, uint64_t h) noexcept:
+        """The slot holding `key` (whose _hash is `h`), or the empty slot where it belongs (the
+        table is never full, so the loop ends)."""
         cdef Py_ssize_t width = self._width
         cdef uint64_t mask = <uint64_t>self._nslots - 1
-        cdef uint64_t h = _hash(key, width)
         cdef uint64_t pos = h >> self._shift
         cdef int64_t tag = _tag(h)
         cdef int64_t v
@@ -168,6 +167,7 @@ cdef class KeyTable:
     def add(self, key):
         """Append `key` and return its index; KeyError if it is already in the table."""
         cdef const unsigned char *k
+        cdef uint64_t h
         cdef Py_ssize_t pos
         cdef Py_ssize_t i = self._count
         if not PyBytes_CheckExact(key):
@@ -177,7 +177,8 @@ cdef class KeyTable:
                 f"key must be {self._width} bytes long, not {PyBytes_GET_SIZE(key)}"
             )
         k = <const unsigned char *>PyBytes_AS_STRING(key)
-        pos = self._probe(k)
+        h = _hash(k, self._width)
+        pos = self._probe(k, h)
         if self._slots[pos] != 0:
             raise KeyError(f"key {key.hex()} is already in the table")
         if i == MAX_KEYS:
@@ -186,9 +187,9 @@ cdef class KeyTable:
             self._grow_keys()
         if 2 * (i + 1) > self._nslots:
             self._grow_slots()
-            pos = self._probe(k)
+            pos = self._probe(k, h)
         memcpy(self._keys + i * self._width, k, <size_t>self._width)
-        self._slots[pos] = _tag(_hash(k, self._width)) | (i + 1)
+        self._slots[pos] = _tag(h) | (i + 1)
         self._count = i + 1
         return i
 
@@ -198,7 +199,8 @@ cdef class KeyTable:
             raise TypeError(_type_error(key))
         if PyBytes_GET_SIZE(key) != self._width:
             return -1
-        return (self._slots[self._probe(<const unsigned char *>PyBytes_AS_STRING(key))] & INDEX_MASK) - 1
+        cdef const unsigned char *k = <const unsigned char *>PyBytes_AS_STRING(key)
+        return (self._slots[self._probe(k, _hash(k, self._width))] & INDEX_MASK) - 1
 
     def key_at(self, index):
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""

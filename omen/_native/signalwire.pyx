@@ -611,10 +611,10 @@ cdef bint unhex(object text, Py_ssize_t start, Py_ssize_t digits, unsigned char 
 def encode_signal_record(signal, probability, market_key):
     """The ledger's SIGNAL record body for `signal`: records.encode_signal of its event hash,
     id, `probability`, `market_key` and encode_signal(signal), made in one pass (the encoded
-    signal is its tail, from records.signal_offset(body)). For the form the pipeline gives them: an
-    event hash of 64 lowercase hex digits, an id of "sig-" and 32, a float probability and a
-    str market key of at most 65,535 UTF-8 bytes; anything else returns None, and the caller
-    uses records.encode_signal (the reference, which also says what is wrong)."""
+    signal is its tail, from records.signal_offset(body)). For the form the pipeline gives
+    them: an event hash of 64 lowercase hex digits, an id of "sig-" and 32, a float probability
+    and a str market key of at most 65,535 UTF-8 bytes; anything else returns None, and the
+    caller uses records.encode_signal (the reference, which also says what is wrong)."""
     cdef unsigned char stack[STACK_BYTES]
     cdef unsigned char ids[48]  # the raw event digest, then the raw signal id
     cdef Writer w

@@ -292,9 +292,9 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
 
         The next message's read starts once a message is admitted, before its decision: the
         receive then completes while the decision holds the loop, instead of taking a turn of
-        the loop after it. As before, at most one message
-        is read and not yet admitted: when the stream is full, admit() waits before that read
-        starts, and the server stops reading."""
+        the loop after it. As before, at most one message is read and not yet admitted: when
+        the stream is full, admit() waits before that read starts, and the server stops
+        reading."""
         limits = self._streams
         stopping = asyncio.ensure_future(limits.stopping.wait())
         iterator = aiter(requests)
