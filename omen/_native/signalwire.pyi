@@ -1,8 +1,9 @@
 """Stubs of the compiled omen._native.signalwire (same API as omen._native.signalwire_py)."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from omen.domain.signals import OmenSignal
+from omen.domain.signals import OmenSignal, ProcessResult
 
 def encode_signal(signal: OmenSignal) -> bytes:
     """`signal_to_proto(signal).SerializeToString(deterministic=True)`, byte for byte."""
@@ -17,6 +18,17 @@ def encode_emitted_result(
     """The serialised omen.v1.StreamResult reporting an EMITTED signal, its ledger position
     appended to `signal_bytes` (encode_signal() of the signal without that position); None:
     without the signal."""
+
+def encode_stream_results(
+    correlation_ids: Iterable[str],
+    items: Iterable[ProcessResult | bytes],
+    take: Callable[[OmenSignal], bytes] | None,
+    left_out: list[str] | None,
+    outcomes: dict[Any, int],
+) -> bytes:
+    """One omen.v1.ProcessStreamResponse's results: a bytes entry as it is, a ProcessResult as
+    convert.fill_stream_result describes it (an EMITTED signal from `take`, or left out with its
+    id appended to `left_out` when `take` is None); outcomes counted into `outcomes`."""
 
 def encode_delimited(field_number: int, payload: bytes) -> bytes:
     """`payload` as a length-delimited field: tag (wire type 2), varint length, payload."""

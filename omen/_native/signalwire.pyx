@@ -88,6 +88,8 @@ from omen.domain.signals import Evidence as _Evidence
 from omen.domain.signals import GeographicContext as _GeographicContext
 from omen.domain.signals import ImpactHints as _ImpactHints
 from omen.domain.signals import OmenSignal as _OmenSignal
+from omen.domain.signals import Outcome as _Outcome
+from omen.domain.signals import ProcessResult as _ProcessResult
 from omen.domain.signals import TemporalContext as _TemporalContext
 from omen.domain.signals import ValidationResult as _ValidationResult
 from omen.domain.signals import ConfidenceLevel as _ConfidenceLevel
@@ -407,6 +409,7 @@ cdef tuple _CLASSES = (
     _Evidence,
     _ValidationResult,
     _ImpactHints,
+    _ProcessResult,
 )
 
 
@@ -471,6 +474,15 @@ cdef Field IH_domains = _field(_ImpactHints, "domains")
 cdef Field IH_direction = _field(_ImpactHints, "direction")
 cdef Field IH_keywords = _field(_ImpactHints, "keywords")
 cdef Field IH_routing_key = _field(_ImpactHints, "routing_key")
+cdef Field PR_outcome = _field(_ProcessResult, "outcome")
+cdef Field PR_validation_results = _field(_ProcessResult, "validation_results")
+cdef Field PR_signal = _field(_ProcessResult, "signal")
+cdef Field PR_reason = _field(_ProcessResult, "reason")
+cdef Field PR_duplicate_of = _field(_ProcessResult, "duplicate_of")
+
+cdef object _EMITTED = _Outcome.EMITTED
+cdef object _DUPLICATE = _Outcome.DUPLICATE
+cdef object _REJECTED = _Outcome.REJECTED
 
 
 def direct_fields():
@@ -480,6 +492,18 @@ def direct_fields():
 
 
 # --- Messages --------------------------------------------------------------------------------
+
+
+cdef int put_validation_result(Writer *w, uint64_t tag_, object r) except -1:
+    """One omen.v1.ValidationResult submessage (in a signal: field 20; in a StreamResult: 6)."""
+    cdef Py_ssize_t start = open_message(w, tag_)
+    put_string(w, tag(1, WIRE_LEN), get(r, &VR_rule_name))
+    put_string(w, tag(2, WIRE_LEN), get(r, &VR_rule_version))
+    put_enum(w, tag(3, WIRE_VARINT), get(r, &VR_status))
+    put_double(w, tag(4, WIRE_FIXED64), get(r, &VR_score))
+    put_string(w, tag(5, WIRE_LEN), get(r, &VR_reason))
+    close_message(w, start)
+    return 0
 
 
 cdef int put_signal(Writer *w, object s) except -1:
@@ -540,13 +564,7 @@ cdef int put_signal(Writer *w, object s) except -1:
         put_string(w, tag(4, WIRE_LEN), get(e, &EV_url))
         close_message(w, start)
     for r in get(s, &S_validation_results):  # ValidationResult
-        start = open_message(w, tag(20, WIRE_LEN))
-        put_string(w, tag(1, WIRE_LEN), get(r, &VR_rule_name))
-        put_string(w, tag(2, WIRE_LEN), get(r, &VR_rule_version))
-        put_enum(w, tag(3, WIRE_VARINT), get(r, &VR_status))
-        put_double(w, tag(4, WIRE_FIXED64), get(r, &VR_score))
-        put_string(w, tag(5, WIRE_LEN), get(r, &VR_reason))
-        close_message(w, start)
+        put_validation_result(w, tag(20, WIRE_LEN), r)
     h = get(s, &S_impact_hints)  # ImpactHints
     start = open_message(w, tag(21, WIRE_LEN))
     put_strings(w, tag(1, WIRE_LEN), get(h, &IH_domains))
@@ -658,14 +676,10 @@ def encode_signal_record(signal, probability, market_key):
             PyMem_Free(w.data)
 
 
-def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, sequence):
-    """The serialised omen.v1.StreamResult reporting an EMITTED signal: correlation_id (1),
-    outcome EMITTED (2), signal_id (3), ledger_position (5, only when `partition` is not ""),
-    and the signal (9): `signal_bytes` followed by ledger_partition (26) and ledger_sequence
-    (27). `signal_bytes` must be encode_signal() of the signal without its ledger position;
-    None leaves the signal out (RESULT_VIEW_BASIC)."""
-    cdef unsigned char stack[STACK_BYTES]
-    cdef Writer w
+cdef int put_emitted(Writer *w, object correlation_id, object signal_id, object signal_bytes,
+                     object partition, object sequence) except -1:
+    """encode_emitted_result()'s StreamResult (its body, without a tag or length) at the end of
+    `w`."""
     cdef const char *part
     cdef Py_ssize_t part_size
     cdef uint64_t seq = 0
@@ -682,37 +696,137 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
     if seq:
         tail_size += 2 + varint_size(seq)
     signal_size = PyBytes_GET_SIZE(signal_bytes) if with_signal else 0
+    put_string(w, tag(1, WIRE_LEN), correlation_id)
+    put_varint(w, tag(2, WIRE_VARINT))
+    put_varint(w, 1)  # OUTCOME_EMITTED
+    put_string(w, tag(3, WIRE_LEN), signal_id)
+    if part_size:
+        position_size = 1 + varint_size(<uint64_t>part_size) + part_size
+        if seq:
+            position_size += 1 + varint_size(seq)
+        put_varint(w, tag(5, WIRE_LEN))
+        put_varint(w, <uint64_t>position_size)
+        put_bytes(w, tag(1, WIRE_LEN), part, part_size)
+        if seq:
+            put_varint(w, tag(2, WIRE_VARINT))
+            put_varint(w, seq)
+    if not with_signal:
+        return 0
+    put_varint(w, tag(9, WIRE_LEN))
+    put_varint(w, <uint64_t>(signal_size + tail_size))
+    reserve(w, signal_size)
+    memcpy(w.data + w.length, PyBytes_AS_STRING(signal_bytes), <size_t>signal_size)
+    w.length += signal_size
+    if part_size:
+        put_bytes(w, tag(26, WIRE_LEN), part, part_size)
+    if seq:
+        put_varint(w, tag(27, WIRE_VARINT))
+        put_varint(w, seq)
+    return 0
+
+
+def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, sequence):
+    """The serialised omen.v1.StreamResult reporting an EMITTED signal: correlation_id (1),
+    outcome EMITTED (2), signal_id (3), ledger_position (5, only when `partition` is not ""),
+    and the signal (9): `signal_bytes` followed by ledger_partition (26) and ledger_sequence
+    (27). `signal_bytes` must be encode_signal() of the signal without its ledger position;
+    None leaves the signal out (RESULT_VIEW_BASIC)."""
+    cdef unsigned char stack[STACK_BYTES]
+    cdef Writer w
     w.data = stack
     w.length = 0
     w.capacity = STACK_BYTES
     w.heap = False
     try:
-        put_string(&w, tag(1, WIRE_LEN), correlation_id)
-        put_varint(&w, tag(2, WIRE_VARINT))
-        put_varint(&w, 1)  # OUTCOME_EMITTED
-        put_string(&w, tag(3, WIRE_LEN), signal_id)
-        if part_size:
-            position_size = 1 + varint_size(<uint64_t>part_size) + part_size
-            if seq:
-                position_size += 1 + varint_size(seq)
-            put_varint(&w, tag(5, WIRE_LEN))
-            put_varint(&w, <uint64_t>position_size)
-            put_bytes(&w, tag(1, WIRE_LEN), part, part_size)
-            if seq:
-                put_varint(&w, tag(2, WIRE_VARINT))
-                put_varint(&w, seq)
-        if not with_signal:
-            return PyBytes_FromStringAndSize(<char *>w.data, w.length)
-        put_varint(&w, tag(9, WIRE_LEN))
-        put_varint(&w, <uint64_t>(signal_size + tail_size))
-        reserve(&w, signal_size)
-        memcpy(w.data + w.length, PyBytes_AS_STRING(signal_bytes), <size_t>signal_size)
-        w.length += signal_size
-        if part_size:
-            put_bytes(&w, tag(26, WIRE_LEN), part, part_size)
-        if seq:
-            put_varint(&w, tag(27, WIRE_VARINT))
-            put_varint(&w, seq)
+        put_emitted(&w, correlation_id, signal_id, signal_bytes, partition, sequence)
+        return PyBytes_FromStringAndSize(<char *>w.data, w.length)
+    finally:
+        if w.heap:
+            PyMem_Free(w.data)
+
+
+cdef int put_stream_result(Writer *w, object correlation_id, object result, object take,
+                           object left_out) except -1:
+    """The StreamResult of one ProcessResult (body only), as signalwire_py._stream_result."""
+    outcome = get(result, &PR_outcome)
+    signal = get(result, &PR_signal)
+    if outcome is _EMITTED and signal is not None:
+        signal_id = get(signal, &S_signal_id)
+        data = None
+        if take is not None:
+            data = take(signal)
+        elif left_out is not None:
+            left_out.append(signal_id)
+        return put_emitted(
+            w,
+            correlation_id,
+            signal_id,
+            data,
+            get(signal, &S_ledger_partition),
+            get(signal, &S_ledger_sequence),
+        )
+    put_string(w, tag(1, WIRE_LEN), correlation_id)
+    put_enum(w, tag(2, WIRE_VARINT), outcome)
+    if outcome is _DUPLICATE:
+        duplicate_of = get(result, &PR_duplicate_of)
+        put_string(w, tag(3, WIRE_LEN), duplicate_of)
+        put_string(w, tag(4, WIRE_LEN), duplicate_of)
+        return 0
+    for r in get(result, &PR_validation_results):
+        put_validation_result(w, tag(6, WIRE_LEN), r)
+    put_string(w, tag(7, WIRE_LEN), get(result, &PR_reason))
+    return 0
+
+
+def encode_stream_results(correlation_ids, items, take, left_out, outcomes):
+    """One omen.v1.ProcessStreamResponse (its results field, repeated), one result per entry of
+    `items` with the correlation id at the same index: an entry that is bytes is a serialised
+    StreamResult written as it is (its correlation id unused); a domain ProcessResult is
+    written as convert.fill_stream_result describes it, except an EMITTED signal: the bytes
+    `take(signal)` returns (encode_signal() of it without its ledger position, see
+    encode_emitted_result), or when `take` is None no signal (RESULT_VIEW_BASIC) and its id
+    appended to `left_out` (unless None). Each ProcessResult's outcome is counted in the dict
+    `outcomes`."""
+    cdef list ids = list(correlation_ids)
+    cdef list entries = list(items)
+    cdef Py_ssize_t count = len(entries)
+    cdef Py_ssize_t i
+    cdef Py_ssize_t start
+    cdef Py_ssize_t emitted = 0, duplicate = 0, rejected = 0
+    cdef unsigned char stack[STACK_BYTES]
+    cdef Writer w
+    if len(ids) != count:
+        raise ValueError(f"{len(ids)} correlation ids for {count} results")
+    if not isinstance(outcomes, dict):
+        raise TypeError(f"outcomes: expected a dict, got {type(outcomes).__name__}")
+    w.data = stack
+    w.length = 0
+    w.capacity = STACK_BYTES
+    w.heap = False
+    try:
+        for i in range(count):
+            item = entries[i]
+            if PyBytes_Check(item):
+                put_bytes(&w, tag(1, WIRE_LEN), PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item))
+                continue
+            start = open_message(&w, tag(1, WIRE_LEN))
+            put_stream_result(&w, ids[i], item, take, left_out)
+            close_message(&w, start)
+            outcome = get(item, &PR_outcome)
+            if outcome is _EMITTED:
+                emitted += 1
+            elif outcome is _DUPLICATE:
+                duplicate += 1
+            elif outcome is _REJECTED:
+                rejected += 1
+            else:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if emitted:
+            outcomes[_EMITTED] = outcomes.get(_EMITTED, 0) + emitted
+        if duplicate:
+            outcomes[_DUPLICATE] = outcomes.get(_DUPLICATE, 0) + duplicate
+        if rejected:
+            outcomes[_REJECTED] = outcomes.get(_REJECTED, 0) + rejected
         return PyBytes_FromStringAndSize(<char *>w.data, w.length)
     finally:
         if w.heap:

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from omen._native.eventwire_py import MAX_DEPTH, _Malformed
@@ -74,6 +74,8 @@ from omen.domain.signals import (
     ImpactDirection,
     ImpactHints,
     OmenSignal,
+    Outcome,
+    ProcessResult,
     RuleStatus,
     SignalCategory,
     SignalStatus,
@@ -218,6 +220,17 @@ def _timestamp(out: bytearray, field: int, ns: Any) -> None:
 # --- Messages --------------------------------------------------------------------------------
 
 
+def _validation_result(out: bytearray, field: int, r: ValidationResult) -> None:
+    """One omen.v1.ValidationResult submessage (in a signal: field 20; in a StreamResult: 6)."""
+    body = bytearray()
+    _string(body, 1, r.rule_name)
+    _string(body, 2, r.rule_version)
+    _enum(body, 3, r.status)
+    _double(body, 4, r.score)
+    _string(body, 5, r.reason)
+    _message(out, field, body)
+
+
 def encode_signal(signal: OmenSignal) -> bytes:
     """`signal_to_proto(signal).SerializeToString(deterministic=True)`, byte for byte."""
     s = signal
@@ -274,13 +287,7 @@ def encode_signal(signal: OmenSignal) -> bytes:
         _string(body, 4, e.url)
         _message(out, 19, body)
     for r in s.validation_results:  # ValidationResult
-        body = bytearray()
-        _string(body, 1, r.rule_name)
-        _string(body, 2, r.rule_version)
-        _enum(body, 3, r.status)
-        _double(body, 4, r.score)
-        _string(body, 5, r.reason)
-        _message(out, 20, body)
+        _validation_result(out, 20, r)
     h = s.impact_hints  # ImpactHints
     body = bytearray()
     _strings(body, 1, h.domains)
@@ -372,6 +379,74 @@ def encode_emitted_result(
     _varint(out, len(signal_bytes) + len(position))
     out += signal_bytes
     out += position
+    return bytes(out)
+
+
+def _stream_result(
+    correlation_id: str,
+    result: ProcessResult,
+    take: Callable[[OmenSignal], bytes] | None,
+    left_out: list[str] | None,
+) -> bytes:
+    """The serialised StreamResult of one ProcessResult (see encode_stream_results)."""
+    outcome, signal = result.outcome, result.signal
+    if outcome is Outcome.EMITTED and signal is not None:
+        data = None
+        if take is not None:
+            data = take(signal)
+        elif left_out is not None:
+            left_out.append(signal.signal_id)
+        return encode_emitted_result(
+            correlation_id, signal.signal_id, data, signal.ledger_partition, signal.ledger_sequence
+        )
+    out = bytearray()
+    _string(out, 1, correlation_id)
+    _enum(out, 2, outcome)
+    if outcome is Outcome.DUPLICATE:
+        _string(out, 3, result.duplicate_of)
+        _string(out, 4, result.duplicate_of)
+        return bytes(out)
+    for r in result.validation_results:
+        _validation_result(out, 6, r)
+    _string(out, 7, result.reason)
+    return bytes(out)
+
+
+def encode_stream_results(
+    correlation_ids: Iterable[str],
+    items: Iterable[ProcessResult | bytes],
+    take: Callable[[OmenSignal], bytes] | None,
+    left_out: list[str] | None,
+    outcomes: dict[Any, int],
+) -> bytes:
+    """One omen.v1.ProcessStreamResponse (its results field, repeated), one result per entry of
+    `items` with the correlation id at the same index: an entry that is bytes is a serialised
+    StreamResult written as it is (its correlation id unused); a domain ProcessResult is
+    written as convert.fill_stream_result describes it (a DUPLICATE: its signal_id and
+    duplicate_of both the original's id; REJECTED: the rule results and the reason), except an
+    EMITTED signal: the bytes `take(signal)` returns (encode_signal() of it without its ledger
+    position, see encode_emitted_result), or when `take` is None no signal
+    (RESULT_VIEW_BASIC) and its id appended to `left_out` (unless None). Each ProcessResult's
+    outcome is counted in the dict `outcomes`.
+
+    One pass and one buffer for a message's results: a stream answers every message this way,
+    so a result costs no bytes object of its own, nor a Python call."""
+    ids, entries = list(correlation_ids), list(items)
+    if len(ids) != len(entries):
+        raise ValueError(f"{len(ids)} correlation ids for {len(entries)} results")
+    if not isinstance(outcomes, dict):
+        raise TypeError(f"outcomes: expected a dict, got {type(outcomes).__name__}")
+    out = bytearray()
+    for correlation_id, item in zip(ids, entries, strict=True):
+        if isinstance(item, bytes):
+            data = item
+        else:
+            data = _stream_result(correlation_id, item, take, left_out)
+            outcome = item.outcome
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        out.append(0x0A)  # field 1, wire type 2
+        _varint(out, len(data))
+        out += data
     return bytes(out)
 
 

@@ -14,6 +14,7 @@ import functools
 import math
 import struct
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,8 @@ from omen.domain.signals import (
     ImpactDirection,
     ImpactHints,
     OmenSignal,
+    Outcome,
+    ProcessResult,
     RuleStatus,
     SignalCategory,
     SignalStatus,
@@ -45,6 +48,8 @@ from omen.domain.signals import (
     TimeHorizon,
     ValidationResult,
 )
+from omen.domain.validation import FieldViolation
+from omen.entrypoints.grpc.convert import fill_invalid_stream_result, fill_stream_result
 from tests.native_impls import parity_fixtures
 from tests.signal_samples import SHIPPING_TITLES, U64_MAX, full_signal, varied_event
 from tests.support import NS, make_pipeline
@@ -159,8 +164,13 @@ SIGNAL_CLASSES = (
 
 def test_every_field_is_read_straight_from_its_slot(native: ModuleType) -> None:
     # A False (or a missing field) here would mean the compiled module silently reads that
-    # field of a real signal through getattr().
+    # field of a real signal (or of a stream's ProcessResult) through getattr().
     want = {f"{cls.__name__}.{name}" for cls in SIGNAL_CLASSES for name in cls.__slots__}
+    want |= {
+        f"ProcessResult.{name}"
+        for name in ProcessResult.__slots__
+        if name != "input_event_hash"  # a stream result does not report it
+    }
     assert native.direct_fields() == dict.fromkeys(want, True)
 
 
@@ -645,6 +655,148 @@ def test_response_bodies_are_upb_responses(impl: ModuleType) -> None:
         assert body == b"".join(impl.encode_delimited(1, r) for r in batch)
 
 
+def placed(signal: OmenSignal, partition: str, sequence: int) -> OmenSignal:
+    return replace(signal, ledger_partition=partition, ledger_sequence=sequence)
+
+
+def unplaced_bytes(impl: ModuleType) -> Callable[[OmenSignal], bytes]:
+    """A memo's take(): the signal's encoding without its ledger position."""
+
+    def take(signal: OmenSignal) -> bytes:
+        data: bytes = impl.encode_signal(placed(signal, "", 0))
+        return data
+
+    return take
+
+
+def invalid_bytes(cid: str, reason: str) -> bytes:
+    out = service_pb2.StreamResult()
+    fill_invalid_stream_result(
+        out, cid, [FieldViolation("events[0].event.title", "required")], reason
+    )
+    data: bytes = out.SerializeToString(deterministic=True)
+    return data
+
+
+def stream_reference(cids: list[str], items: list[Any], full: bool) -> bytes:
+    """The response upb serialises from convert.fill_stream_result (basic: without signals)."""
+    response = service_pb2.ProcessStreamResponse()
+    for cid, item in zip(cids, items, strict=True):
+        if isinstance(item, bytes):
+            response.results.add().MergeFromString(item)
+            continue
+        out = response.results.add()
+        fill_stream_result(out, cid, item)
+        if not full:
+            out.ClearField("signal")
+    data: bytes = response.SerializeToString(deterministic=True)
+    return data
+
+
+def mixed_results(count: int, seed: int) -> tuple[list[str], list[Any]]:
+    """`count` results of every kind a stream reports, in a mixed order: EMITTED (placed and
+    not), DUPLICATE, REJECTED (with a signal's rule results, or none), INVALID (bytes)."""
+    signals = real_signals()
+    cids: list[str] = []
+    items: list[Any] = []
+    for i in range(count):
+        s = signals[(seed * 31 + i) % len(signals)]
+        kind = (seed + i * 7) % 6
+        cid = ("", "c", "é", "😀" * 40)[i % 4] + str(i)
+        if kind <= 1:
+            item: Any = ProcessResult(
+                Outcome.EMITTED,
+                s.input_event_hash,
+                s.validation_results,
+                placed(s, ("2026-11-26", "")[kind], i * 131),
+            )
+        elif kind == 2:
+            item = ProcessResult(Outcome.DUPLICATE, s.input_event_hash, duplicate_of=s.signal_id)
+        elif kind == 3:
+            reason = "liquidity: $12.00 < $1,000.00" * (1 + i % 3)
+            item = ProcessResult(
+                Outcome.REJECTED, s.input_event_hash, s.validation_results, None, reason
+            )
+        elif kind == 4:
+            item = ProcessResult(Outcome.REJECTED, s.input_event_hash, (), None, "")
+        else:
+            item = invalid_bytes(cid, "the event is not valid; nothing of it was processed")
+        cids.append(cid)
+        items.append(item)
+    return cids, items
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 100, 400])
+@pytest.mark.parametrize("full", [True, False])
+def test_stream_results_are_upb_responses(impl: ModuleType, count: int, full: bool) -> None:
+    for seed in range(3):
+        cids, items = mixed_results(count, seed)
+        left_out: list[str] = []
+        outcomes: Counter[Any] = Counter()
+        take = unplaced_bytes(impl) if full else None
+        data = impl.encode_stream_results(cids, items, take, left_out, outcomes)
+        assert data == stream_reference(cids, items, full)
+        results = [r for r in items if not isinstance(r, bytes)]
+        assert outcomes == Counter(r.outcome for r in results)
+        emitted = [r.signal.signal_id for r in results if r.outcome is Outcome.EMITTED]
+        assert left_out == ([] if full else emitted)
+        # Results of several parts one after the other are one response.
+        half = count // 2
+        parts = [
+            impl.encode_stream_results(cids[:half], items[:half], take, None, Counter()),
+            impl.encode_stream_results(iter(cids[half:]), iter(items[half:]), take, None, {}),
+        ]
+        assert b"".join(parts) == data
+
+
+@PROPERTY
+@given(
+    cid=texts,
+    reason=texts,
+    duplicate_of=texts,
+    index=st.integers(0, 10**6),
+    size=st.sampled_from([0, 1, 100, 130, 5_000]),
+    full=st.booleans(),
+)
+def test_any_stream_result_is_the_upb_result(
+    impl: ModuleType, cid: str, reason: str, duplicate_of: str, index: int, size: int, full: bool
+) -> None:
+    signals = real_signals()
+    s = replace(signals[index % len(signals)], title="t" * size)
+    items: list[Any] = [
+        ProcessResult(Outcome.EMITTED, "", (), placed(s, "p", index)),
+        ProcessResult(Outcome.DUPLICATE, "", duplicate_of=duplicate_of),
+        ProcessResult(Outcome.REJECTED, "", s.validation_results, None, reason * (1 + size // 100)),
+        invalid_bytes(cid, reason),
+    ]
+    cids = [cid] * len(items)
+    take = unplaced_bytes(impl) if full else None
+    data = impl.encode_stream_results(cids, items, take, [], {})
+    assert data == stream_reference(cids, items, full)
+
+
+def test_stream_results_count_into_the_callers_counts(impl: ModuleType) -> None:
+    cids, items = mixed_results(12, 0)
+    outcomes: Counter[Any] = Counter({Outcome.INVALID: 2, Outcome.EMITTED: 5})
+    impl.encode_stream_results(cids, items, None, None, outcomes)
+    results = [r for r in items if not isinstance(r, bytes)]
+    expected = Counter({Outcome.INVALID: 2, Outcome.EMITTED: 5})
+    expected.update(r.outcome for r in results)
+    assert outcomes == expected
+
+
+def test_a_failing_take_fails_the_call(impl: ModuleType) -> None:
+    cids, items = mixed_results(6, 0)
+
+    def take(signal: OmenSignal) -> bytes:
+        raise LookupError(signal.signal_id)
+
+    with pytest.raises(LookupError):
+        impl.encode_stream_results(cids, items, take, None, {})
+    with pytest.raises(TypeError):
+        impl.encode_stream_results(cids, items, lambda s: "not bytes", None, {})
+
+
 @pytest.mark.parametrize("field", [1, 2, 15, 16, 2047, 2048, 2**29 - 1])
 @pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 2_097_152])
 def test_encode_delimited_frames_any_field(impl: ModuleType, field: int, size: int) -> None:
@@ -673,6 +825,10 @@ def test_encode_delimited_frames_any_field(impl: ModuleType, field: int, size: i
         (lambda m: m.encode_emitted_result("c", "s", "x", "p", 1), TypeError),
         (lambda m: m.encode_emitted_result("c", "s", bytearray(), "p", 1), TypeError),
         (lambda m: m.encode_signal(None), AttributeError),
+        (lambda m: m.encode_stream_results(["a"], [], None, None, {}), ValueError),
+        (lambda m: m.encode_stream_results([], [], None, None, None), TypeError),
+        (lambda m: m.encode_stream_results(["a"], [None], None, None, {}), AttributeError),
+        (lambda m: m.encode_stream_results(None, [], None, None, {}), TypeError),
     ],
 )
 def test_wrong_arguments_raise(impl: ModuleType, call: Callable[[Any], Any], error: type) -> None:

@@ -30,7 +30,7 @@ from omen.application.outbox import Outbox, PublisherStatus
 from omen.application.ports import SignalRepository
 from omen.application.process import ProcessEvents, SubmittedBatch
 from omen.domain.events import RawEvent
-from omen.domain.signals import Outcome, SignalCategory
+from omen.domain.signals import Outcome, ProcessResult, SignalCategory
 from omen.domain.validation import FieldViolation
 from omen.entrypoints.grpc import convert, watch
 from omen.entrypoints.grpc.flow import Credits, StreamLimits
@@ -90,7 +90,7 @@ _StreamItem = (
 _decode_stream_request = native.eventwire.decode_stream_request
 _request_view = native.eventwire.request_view
 _BASIC = service_pb2.RESULT_VIEW_BASIC
-_encode_emitted_result = native.signalwire.encode_emitted_result
+_encode_stream_results = native.signalwire.encode_stream_results
 _encode_results = native.signalwire.encode_results
 _WATCH = "this servicer has no ledger tail (only `omen serve` wires one); use ListSignals"
 _SOURCES = "no pull sources are built yet (planned: Polymarket source adapter)"
@@ -383,7 +383,7 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             end = min(count, begin + _SUBMIT_CHUNK)
             encoded, part = self._submit_part(decoded, begin, end, trace_id, full, outcomes)
             # A response is its results one after the other: each part encodes its own.
-            parts.append(_encode_results(encoded))
+            parts.append(encoded)
             decoded[begin:end] = _ANSWERED[: end - begin]  # let go of the part's events
             if batch is None:
                 batch = part
@@ -399,16 +399,18 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
         trace_id: str,
         full: bool,
         outcomes: collections.Counter[int],
-    ) -> tuple[list[bytes], SubmittedBatch]:
-        """decoded[begin:end] through submit_many: their results, each encoded, and the batch
-        to wait for."""
+    ) -> tuple[bytes, SubmittedBatch]:
+        """decoded[begin:end] through submit_many: their results, encoded (a response's results
+        field), and the batch to wait for."""
         events: list[RawEvent] = []
+        cids: list[str] = []
         invalid: dict[int, list[FieldViolation]] = {}
         refusal = self._process.refusal
         # The ledger refuses events by UTC date: one look per date a message's events fall on.
         open_day = -1
         for i in range(begin, end):
-            _, event, violations = decoded[i]
+            cid, event, violations = decoded[i]
+            cids.append(cid)
             if not violations:
                 assert event is not None
                 day = event.observed_at_ns // NS_PER_DAY
@@ -424,46 +426,23 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             invalid[i] = violations
         # A DUPLICATE's stream result names the original; it never carries it.
         batch = self._process.submit_many(events, trace_id, originals=False)
-        results = iter(batch.results)
-        encoded: list[bytes] = []
-        add = encoded.append
+        items: list[ProcessResult] | list[ProcessResult | bytes] = batch.results
+        if invalid:  # each invalid event's result where the event was
+            results = iter(batch.results)
+            items = [
+                _invalid_result(cids[i - begin], bad, _invalid_reason(bad))
+                if (bad := invalid.get(i)) is not None
+                else next(results)
+                for i in range(begin, end)
+            ]
+            outcomes[Outcome.INVALID] += len(invalid)
         wire = self._signal_wire
-        take = wire.take
         left_out: list[str] = []  # RESULT_VIEW_BASIC: the signals the responses leave out
-        emitted = Outcome.EMITTED
-        for i in range(begin, end):
-            bad = invalid.get(i) if invalid else None
-            if bad is not None:
-                add(_invalid_result(decoded[i][0], bad, _invalid_reason(bad)))
-                continue
-            cid = decoded[i][0]
-            result = next(results)
-            signal = result.signal
-            if result.outcome is emitted and signal is not None:
-                data: bytes | None = None  # RESULT_VIEW_BASIC leaves the signal out
-                if full:
-                    data = take(signal)
-                else:
-                    left_out.append(signal.signal_id)
-                add(
-                    _encode_emitted_result(
-                        cid,
-                        signal.signal_id,
-                        data,
-                        signal.ledger_partition,
-                        signal.ledger_sequence,
-                    )
-                )
-            else:
-                out = service_pb2.StreamResult()
-                convert.fill_stream_result(out, cid, result)
-                add(bytes(out.SerializeToString(deterministic=True)))
+        take = wire.take if full else None
+        encoded = _encode_stream_results(cids, items, take, left_out, outcomes)
         if left_out:
             wire.discard_many(left_out)
-        outcomes.update(result.outcome for result in batch.results)
         batch.drop_results()
-        if invalid:
-            outcomes[Outcome.INVALID] += len(invalid)
         return encoded, batch
 
     async def _abort_read(self, context: grpc.aio.ServicerContext, exc: LedgerError) -> None:
