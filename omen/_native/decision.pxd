@@ -2,6 +2,8 @@
 # helpers are declared here and defined in decision.pyx). The semantics are those of
 # omen.domain.decision.RulesetDecider; decision_py.py is the reference.
 
+from omen._native.signalwire cimport Writer
+
 
 cdef enum:
     # Results kept per memo (each is cleared when full).
@@ -106,5 +108,15 @@ cdef class Decider:
     cdef tuple _build_signal(self, object event, object geo, object history,
                              object input_event_hash, object results, object classification,
                              object trace_id)
-    cdef tuple _evidence(self, object event, object geo, object history, object classification)
+    cdef object _decide(self, object event, object text, object history,
+                        object input_event_hash, object trace_id, object market_key)
+    cdef object _encoded_signal(self, object event, object geo, object history,
+                                object input_event_hash, object results,
+                                object classification, object trace_id, object market_key)
+    cdef object _assess(self, object event, object results, Py_ssize_t evidence, double *v)
+    cdef object _write_signal(self, Writer *w, object event, object geo, object history,
+                              object input_event_hash, object results, object classification,
+                              object trace_id, object market_key)
+    cdef list _evidence_items(self, object event, object geo, object history,
+                              object classification)
     cdef str _signal_id_of(self, object input_event_hash)

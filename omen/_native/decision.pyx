@@ -25,15 +25,40 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_AsTuple, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
 from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
 from libc.string cimport memcpy
 
 from omen._native.eventwire cimport str_utf8
+from omen._native.signalwire cimport (
+    STACK_BYTES,
+    WIRE_FIXED64,
+    WIRE_LEN,
+    WIRE_VARINT,
+    Writer,
+    close_message,
+    open_message,
+    put_double,
+    put_double_c,
+    put_enum,
+    put_evidence,
+    put_location,
+    put_record_head,
+    put_string,
+    put_strings,
+    put_timestamp,
+    put_validation_result,
+    tag,
+)
 from omen._native.sha256 cimport omen_sha256, omen_sha256_hw, omen_sha256_init
 from omen._native.slots cimport (
     Field,
     Layout,
+    PyMemberDescrObject,
+    PyObject_GC_UnTrack,
+    PyType_GenericAlloc,
     field_of,
     get,
     layout_init,
@@ -92,6 +117,7 @@ from omen.domain.signals import TemporalContext as _TemporalContext
 from omen.domain.signals import TimeHorizon as _TimeHorizon
 from omen.domain.signals import ValidationResult as _ValidationResult
 from omen.domain.classification import Classification as _Classification
+from omen.adapters.ledger.records import EncodedSignal as _EncodedSignal
 
 cdef extern from "Python.h":
     char *PyOS_double_to_string(double val, char format_code, int precision, int flags,
@@ -155,6 +181,49 @@ def fast_layouts():
 
 cdef str _NO_PARTITION = ""  # OmenSignal's ledger position until the ledger sets it
 cdef object _NO_SEQUENCE = 0
+
+
+# decide_record()'s EncodedSignal is built as slots.pxd builds the value objects, except that
+# only the slots it holds are stored (an empty one reads as unset: records.py decodes it).
+cdef Py_ssize_t _slot_offset(object cls, str name) except -1:
+    import types
+    descriptor = cls.__dict__.get(name)
+    if type(descriptor) is not types.MemberDescriptorType:
+        raise TypeError(f"{cls.__name__}.{name} is not a member slot")
+    return (<PyMemberDescrObject *><PyObject *>descriptor).d_member.offset
+
+
+if (
+    _EncodedSignal.__getattribute__ is not object.__getattribute__
+    or _EncodedSignal.__new__ is not object.__new__
+    or _EncodedSignal.__dictoffset__ != 0
+):
+    raise TypeError("EncodedSignal cannot be built from its slots")
+cdef Py_ssize_t ES_signal_id = _slot_offset(_OmenSignal, "signal_id")
+cdef Py_ssize_t ES_input_event_hash = _slot_offset(_OmenSignal, "input_event_hash")
+cdef Py_ssize_t ES_observed_at_ns = _slot_offset(_OmenSignal, "observed_at_ns")
+cdef Py_ssize_t ES_generated_at_ns = _slot_offset(_OmenSignal, "generated_at_ns")
+cdef Py_ssize_t ES_ledger_partition = _slot_offset(_OmenSignal, "ledger_partition")
+cdef Py_ssize_t ES_ledger_sequence = _slot_offset(_OmenSignal, "ledger_sequence")
+cdef Py_ssize_t ES_body = _slot_offset(_EncodedSignal, "_body")
+cdef Py_ssize_t ES_market_key = _slot_offset(_EncodedSignal, "_market_key")
+cdef Py_ssize_t ES_probability = _slot_offset(_EncodedSignal, "_probability")
+
+
+cdef inline void _set_slot(object obj, Py_ssize_t offset, object value):
+    """Store a new reference to `value` in the empty slot at `offset` of `obj`."""
+    Py_INCREF(value)
+    (<PyObject **>(<char *><PyObject *>obj + offset))[0] = <PyObject *>value
+
+
+cdef int _put_factor(Writer *w, str name, double value, double weight) except -1:
+    """One omen.v1.ConfidenceFactor (OmenSignal field 12)."""
+    cdef Py_ssize_t start = open_message(w, tag(12, WIRE_LEN))
+    put_string(w, tag(1, WIRE_LEN), name)
+    put_double_c(w, tag(2, WIRE_FIXED64), value)
+    put_double_c(w, tag(3, WIRE_FIXED64), weight)
+    close_message(w, start)
+    return 0
 
 
 cdef inline object ValidationResult(a0, a1, a2, a3, a4):
@@ -648,6 +717,19 @@ cdef class Decider:
         )
 
     def decide(self, event, text, history, input_event_hash, trace_id=""):
+        return self._decide(event, text, history, input_event_hash, trace_id, None)
+
+    def decide_record(self, event, text, history, input_event_hash, trace_id, market_key):
+        """decide(), except that an EMITTED signal is made straight into its ledger record for
+        `market_key` and the event's probability: an EncodedSignal (adapters.ledger.records)
+        whose record is encode_signal_record(s, event.probability, market_key) of decide()'s
+        signal s, and which equals s. When those values are not of the pipeline's form (see
+        signalwire.encode_signal_record), decide()'s result itself."""
+        return self._decide(event, text, history, input_event_hash, trace_id, market_key)
+
+    cdef object _decide(self, object event, object text, object history,
+                        object input_event_hash, object trace_id, object market_key):
+        """decide(); with a market key (not None), decide_record()."""
         cdef list terms = self._distinct(get(text, &TXT_matches))
         geo, geographic = self._place(event, terms)
         cdef tuple results = self._evaluate(event, terms, geo, history, geographic)
@@ -662,12 +744,57 @@ cdef class Decider:
                     "",
                 )
         classification = self._classify(terms, bool(get(geo, &GF_chokepoints)))
-        signal, reason = self._build_signal(
-            event, geo, history, input_event_hash, results, classification, trace_id
-        )
+        signal = None
+        if market_key is not None:
+            signal = self._encoded_signal(
+                event, geo, history, input_event_hash, results, classification, trace_id,
+                market_key,
+            )
+            if type(signal) is str:
+                return ProcessResult(REJECTED, input_event_hash, results, None, signal, "")
         if signal is None:
-            return ProcessResult(REJECTED, input_event_hash, results, None, reason, "")
+            signal, reason = self._build_signal(
+                event, geo, history, input_event_hash, results, classification, trace_id
+            )
+            if signal is None:
+                return ProcessResult(REJECTED, input_event_hash, results, None, reason, "")
         return ProcessResult(EMITTED, input_event_hash, results, signal, "", "")
+
+    cdef object _encoded_signal(self, object event, object geo, object history,
+                                object input_event_hash, object results,
+                                object classification, object trace_id, object market_key):
+        """The EncodedSignal of _write_signal()'s record, its rejection reason (a str), or
+        None when the record's values are not of the pipeline's form."""
+        cdef unsigned char stack[STACK_BYTES]
+        cdef Writer w
+        w.data = stack
+        w.length = 0
+        w.capacity = STACK_BYTES
+        w.heap = False
+        try:
+            signal_id = self._write_signal(
+                &w, event, geo, history, input_event_hash, results, classification, trace_id,
+                market_key,
+            )
+            if w.length == 0:
+                return signal_id  # None, or the rejection's reason
+            body = PyBytes_FromStringAndSize(<char *>w.data, w.length)
+        finally:
+            if w.heap:
+                PyMem_Free(w.data)
+        observed = get(event, &E_observed_at_ns)
+        signal = PyType_GenericAlloc(<PyTypeObject *>_EncodedSignal, 0)
+        _set_slot(signal, ES_signal_id, signal_id)
+        _set_slot(signal, ES_input_event_hash, input_event_hash)
+        _set_slot(signal, ES_observed_at_ns, observed)
+        _set_slot(signal, ES_generated_at_ns, observed)
+        _set_slot(signal, ES_ledger_partition, _NO_PARTITION)
+        _set_slot(signal, ES_ledger_sequence, _NO_SEQUENCE)
+        _set_slot(signal, ES_body, body)
+        _set_slot(signal, ES_market_key, market_key)
+        _set_slot(signal, ES_probability, get(event, &E_probability))
+        PyObject_GC_UnTrack(<void *><PyObject *>signal)  # holds str, int, float and bytes only
+        return signal
 
     # --- stages ------------------------------------------------------------------------------
 
@@ -1183,20 +1310,18 @@ cdef class Decider:
 
     # --- confidence and the signal -----------------------------------------------------------
 
-    cdef tuple _build_signal(self, object event, object geo, object history,
-                             object input_event_hash, object results, object classification,
-                             object trace_id):
-        cdef tuple evidence = self._evidence(event, geo, history, classification)
-        # confidence.assess(), term by term
+    cdef object _assess(self, object event, object results, Py_ssize_t evidence, double *v):
+        """confidence.assess(), term by term: v[0..5] = the rules, liquidity, evidence and
+        source reliability factors, the score and the interval's half width. Returns (status,
+        level), or the rejection's reason (a str) when the score is below a candidate's."""
         cdef Py_ssize_t n_results = len(results)
         cdef double rules = _sum_scores(results) / n_results if n_results else 0.0
         liquidity_usd = get(event, &E_liquidity_usd)
         cdef double liquidity = 0.0
         if not liquidity_usd <= self._liq_floor:
             liquidity = dmin1(log10(liquidity_usd / self._liq_floor) / self._liq_scale)
-        cdef double evidence_value = dmin1(len(evidence) / self._evidence_full)
-        source = get(event, &E_source)
-        reliability = self._reliability.get(source.lower())
+        cdef double evidence_value = dmin1(evidence / self._evidence_full)
+        reliability = self._reliability.get(get(event, &E_source).lower())
         cdef double source_value = (
             self._default_reliability if reliability is None else <double>reliability
         )
@@ -1217,19 +1342,38 @@ cdef class Decider:
         elif score >= self._status_candidate:
             status = STATUS_CANDIDATE
         else:
-            return None, f"confidence {score:.2f} < {self._status_candidate:.2f}"
+            return f"confidence {score:.2f} < {self._status_candidate:.2f}"
         if score >= self._level_high:
             level = LEVEL_HIGH
         elif score >= self._level_medium:
             level = LEVEL_MEDIUM
         else:
             level = LEVEL_LOW
+        v[0], v[1], v[2] = rules, liquidity, evidence_value
+        v[3], v[4], v[5] = source_value, score, half
+        return (status, level)
+
+    cdef tuple _build_signal(self, object event, object geo, object history,
+                             object input_event_hash, object results, object classification,
+                             object trace_id):
+        cdef list items = self._evidence_items(event, geo, history, classification)
+        cdef Py_ssize_t n = len(items) // 4
+        cdef double v[6]
+        assessed = self._assess(event, results, n, v)
+        if type(assessed) is str:
+            return None, assessed
+        status, level = <tuple>assessed
+        cdef double score = v[4], half = v[5]
+        evidence = untracked_tuple(
+            [Evidence(items[4 * i], items[4 * i + 1], items[4 * i + 2], items[4 * i + 3])
+             for i in range(n)]
+        )
         factors = untracked_tuple(
             [
-                ConfidenceFactor("rules", rules, self._w_rules),
-                ConfidenceFactor("liquidity", liquidity, self._w_liquidity),
-                ConfidenceFactor("evidence", evidence_value, self._w_evidence),
-                ConfidenceFactor("source_reliability", source_value, self._w_source),
+                ConfidenceFactor("rules", v[0], self._w_rules),
+                ConfidenceFactor("liquidity", v[1], self._w_liquidity),
+                ConfidenceFactor("evidence", v[2], self._w_evidence),
+                ConfidenceFactor("source_reliability", v[3], self._w_source),
             ]
         )
         interval = ConfidenceInterval(dmax0(score - half), dmin1(score + half))
@@ -1244,7 +1388,7 @@ cdef class Decider:
                 signal_id,
                 input_event_hash,
                 event_id,
-                source,
+                get(event, &E_source),
                 market_id,
                 get(event, &E_title),
                 get(event, &E_description),
@@ -1277,48 +1421,133 @@ cdef class Decider:
             "",
         )
 
-    cdef tuple _evidence(self, object event, object geo, object history, object classification):
-        # The descriptions are the reference's f-strings, each number formatted by the routine
-        # float.__format__ runs for its spec (fmt(): "{:.1%}" is "f" of the value times 100 with
-        # a "%" after it, "{:+.2f}" is "f" with the sign flag, "{:g}" is "g" to 6 digits).
+    cdef object _write_signal(self, Writer *w, object event, object geo, object history,
+                              object input_event_hash, object results, object classification,
+                              object trace_id, object market_key):
+        """_build_signal()'s signal as its SIGNAL record body (encode_signal_record of it, byte
+        for byte), written to the empty `w` without building the signal: its id, or the
+        rejection's reason (a str, nothing written) as _build_signal() gives it, or None
+        (nothing written) when the record's values are not of the pipeline's form (see
+        signalwire.put_record_head; the caller then builds the signal)."""
+        cdef list items = self._evidence_items(event, geo, history, classification)
+        cdef Py_ssize_t n = len(items) // 4
+        cdef Py_ssize_t i, start
+        cdef double v[6]
+        cdef double days_to_resolution, age
+        assessed = self._assess(event, results, n, v)
+        if type(assessed) is str:
+            return assessed
+        status, level = <tuple>assessed
+        cdef double score = v[4], half = v[5]
+        signal_id = self._signal_id_of(input_event_hash)
+        probability = get(event, &E_probability)
+        if put_record_head(w, input_event_hash, signal_id, probability, market_key):
+            return None
+        # omen.v1.OmenSignal's fields in field-number order, as signalwire.put_signal writes
+        # the signal _build_signal() makes.
+        category = get(classification, &C_category)
+        observed = get(event, &E_observed_at_ns)
+        market_id = get(event, &E_market_id)
+        event_id = get(event, &E_event_id)
+        put_string(w, tag(1, WIRE_LEN), signal_id)
+        put_string(w, tag(2, WIRE_LEN), input_event_hash)
+        put_string(w, tag(3, WIRE_LEN), event_id)
+        put_string(w, tag(4, WIRE_LEN), get(event, &E_source))
+        put_string(w, tag(5, WIRE_LEN), market_id)
+        put_string(w, tag(6, WIRE_LEN), get(event, &E_title))
+        put_string(w, tag(7, WIRE_LEN), get(event, &E_description))
+        put_double(w, tag(8, WIRE_FIXED64), probability)
+        # 9, probability_is_estimate: False, not written
+        put_double_c(w, tag(10, WIRE_FIXED64), score)
+        put_enum(w, tag(11, WIRE_VARINT), level)
+        _put_factor(w, "rules", v[0], self._w_rules)
+        _put_factor(w, "liquidity", v[1], self._w_liquidity)
+        _put_factor(w, "evidence", v[2], self._w_evidence)
+        _put_factor(w, "source_reliability", v[3], self._w_source)
+        start = open_message(w, tag(13, WIRE_LEN))  # ConfidenceInterval
+        put_double_c(w, tag(1, WIRE_FIXED64), dmax0(score - half))
+        put_double_c(w, tag(2, WIRE_FIXED64), dmin1(score + half))
+        close_message(w, start)
+        put_enum(w, tag(14, WIRE_VARINT), category)
+        put_enum(w, tag(15, WIRE_VARINT), get(classification, &C_signal_type))
+        put_enum(w, tag(16, WIRE_VARINT), status)
+        start = open_message(w, tag(17, WIRE_LEN))  # GeographicContext
+        put_strings(w, tag(1, WIRE_LEN), get(geo, &GF_regions))
+        for h in get(geo, &GF_chokepoints):
+            put_strings(w, tag(2, WIRE_LEN), (get(h, &CH_name),))
+        for c in get(geo, &GF_coordinates):
+            put_location(w, tag(3, WIRE_LEN), c)
+        close_message(w, start)
+        start = open_message(w, tag(18, WIRE_LEN))  # TemporalContext
+        horizon = _horizon(event, &days_to_resolution, &age)
+        put_enum(w, tag(1, WIRE_VARINT), horizon)
+        resolution = get(event, &E_resolution_date_ns)
+        if resolution is not None:
+            put_timestamp(w, tag(2, WIRE_LEN), resolution)
+        put_double_c(w, tag(3, WIRE_FIXED64), days_to_resolution)
+        put_double_c(w, tag(4, WIRE_FIXED64), age)
+        close_message(w, start)
+        for i in range(n):
+            put_evidence(
+                w, tag(19, WIRE_LEN), items[4 * i], items[4 * i + 1], items[4 * i + 2],
+                items[4 * i + 3],
+            )
+        for r in results:
+            put_validation_result(w, tag(20, WIRE_LEN), r)
+        start = open_message(w, tag(21, WIRE_LEN))  # ImpactHints
+        put_strings(w, tag(1, WIRE_LEN), get(classification, &C_domains))
+        put_enum(w, tag(2, WIRE_VARINT), get(classification, &C_direction))
+        put_strings(w, tag(3, WIRE_LEN), get(classification, &C_keywords))
+        put_string(w, tag(4, WIRE_LEN), self._routing_prefix[category] + (market_id or event_id))
+        close_message(w, start)
+        put_string(w, tag(22, WIRE_LEN), self._version)
+        put_string(w, tag(23, WIRE_LEN), trace_id)
+        put_timestamp(w, tag(24, WIRE_LEN), observed)
+        put_timestamp(w, tag(25, WIRE_LEN), observed)
+        # 26 and 27, the ledger position: not in a record
+        return signal_id
+
+    cdef list _evidence_items(self, object event, object geo, object history,
+                              object classification):
+        """The signal's evidence, flat: kind, description, value and url of each in turn.
+
+        The descriptions are the reference's f-strings, each number formatted by the routine
+        float.__format__ runs for its spec (fmt(): "{:.1%}" is "f" of the value times 100 with
+        a "%" after it, "{:+.2f}" is "f" with the sign flag, "{:g}" is "g" to 6 digits)."""
         probability = get(event, &E_probability)
         liquidity = get(event, &E_liquidity_usd)
         cdef list items = [
-            Evidence(
-                "market_probability",
-                f"{get(event, &E_source)} market prices the event at "
-                f"{fmt(<double>probability * 100.0, b'f', 1)}%",
-                probability,
-                get(event, &E_market_url),
-            ),
-            Evidence("liquidity", f"${fmt_grouped(liquidity, 0)} of liquidity (USD)",
-                     liquidity, ""),
+            "market_probability",
+            f"{get(event, &E_source)} market prices the event at "
+            f"{fmt(<double>probability * 100.0, b'f', 1)}%",
+            probability,
+            get(event, &E_market_url),
+            "liquidity",
+            f"${fmt_grouped(liquidity, 0)} of liquidity (USD)",
+            liquidity,
+            "",
         ]
         volume = get(event, &E_volume_usd)
         if volume > 0:
-            items.append(Evidence("volume", f"${fmt_grouped(volume, 0)} traded (USD)",
-                                  volume, ""))
+            items += ["volume", f"${fmt_grouped(volume, 0)} traded (USD)", volume, ""]
         traders = get(event, &E_num_traders)
         if traders > 0:
-            items.append(Evidence("traders", f"{traders} traders", float(traders), ""))
+            items += ["traders", f"{traders} traders", float(traders), ""]
         m = get(event, &E_movement)
         if m is not None:
             delta = get(m, &M_delta)
-            items.append(
-                Evidence(
-                    "movement",
-                    f"probability moved {fmt_signed(<double>delta * 100.0, 1)} points over "
-                    f"{fmt(get(m, &M_window_hours), b'g', 6)} h",
-                    delta,
-                    "",
-                )
-            )
+            items += [
+                "movement",
+                f"probability moved {fmt_signed(<double>delta * 100.0, 1)} points over "
+                f"{fmt(get(m, &M_window_hours), b'g', 6)} h",
+                delta,
+                "",
+            ]
         keywords = get(classification, &C_keywords)
         if keywords:
-            items.append(
-                Evidence("topic_terms", "topic terms: " + ", ".join(keywords),
-                         float(len(keywords)), "")
-            )
+            items += [
+                "topic_terms", "topic terms: " + ", ".join(keywords), float(len(keywords)), ""
+            ]
         for hit in get(geo, &GF_chokepoints):
             if get(hit, &CH_via) == "distance":
                 text = (
@@ -1327,19 +1556,17 @@ cdef class Decider:
                 )
             else:
                 text = f"{get(hit, &CH_name)} is named in the market text"
-            items.append(Evidence("chokepoint", text, get(hit, &CH_distance_km), ""))
+            items += ["chokepoint", text, get(hit, &CH_distance_km), ""]
         zscore = get(history, &MH_zscore)
         if zscore is not None:
-            items.append(
-                Evidence(
-                    "change_zscore",
-                    f"robust z-score {fmt_signed(zscore, 2)} of the probability change over "
-                    f"{get(history, &MH_points)} earlier changes",
-                    zscore,
-                    "",
-                )
-            )
-        return untracked_tuple(items)
+            items += [
+                "change_zscore",
+                f"robust z-score {fmt_signed(zscore, 2)} of the probability change over "
+                f"{get(history, &MH_points)} earlier changes",
+                zscore,
+                "",
+            ]
+        return items
 
 
     cdef str _signal_id_of(self, object input_event_hash):
@@ -1439,27 +1666,37 @@ cdef str _duration(object ns):
     return fmt(seconds, b"f", 1) + " seconds"
 
 
-cdef object _temporal(object event):
-    """omen.domain.enrichment.temporal_of."""
-    cdef double days_to_resolution = 0.0
+cdef object _horizon(object event, double *days_to_resolution, double *age):
+    """omen.domain.enrichment.temporal_of's horizon; its days to resolution and market age in
+    the two doubles."""
+    days_to_resolution[0] = 0.0
     horizon = H_UNKNOWN
     resolution = get(event, &E_resolution_date_ns)
     observed = get(event, &E_observed_at_ns)
     if resolution is not None:
-        days_to_resolution = _ns_ratio(resolution - observed, NS_PER_DAY, 86_400e9)
-        if days_to_resolution <= 7:
+        days_to_resolution[0] = _ns_ratio(resolution - observed, NS_PER_DAY, 86_400e9)
+        if days_to_resolution[0] <= 7:
             horizon = H_IMMEDIATE
-        elif days_to_resolution <= 30:
+        elif days_to_resolution[0] <= 30:
             horizon = H_SHORT
-        elif days_to_resolution <= 180:
+        elif days_to_resolution[0] <= 180:
             horizon = H_MEDIUM
         else:
             horizon = H_LONG
-    cdef double age = 0.0
+    age[0] = 0.0
     created = get(event, &E_created_at_ns)
     if created is not None:
-        age = dmax0(_ns_ratio(observed - created, NS_PER_DAY, 86_400e9))
-    return TemporalContext(horizon, resolution, days_to_resolution, age)
+        age[0] = dmax0(_ns_ratio(observed - created, NS_PER_DAY, 86_400e9))
+    return horizon
+
+
+cdef object _temporal(object event):
+    """omen.domain.enrichment.temporal_of."""
+    cdef double days_to_resolution, age
+    horizon = _horizon(event, &days_to_resolution, &age)
+    return TemporalContext(
+        horizon, get(event, &E_resolution_date_ns), days_to_resolution, age
+    )
 
 
 cdef str _how(object hit):

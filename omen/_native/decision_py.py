@@ -8,11 +8,40 @@ omen.domain.decision.RulesetDecider itself, under the name the compiled module u
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from omen._native.signalwire_py import encode_signal_record
+from omen.adapters.ledger.records import EncodedSignal
+from omen.domain.analysis import MarketHistory, TextAnalysis
 from omen.domain.decision import RulesetDecider
+from omen.domain.events import RawEvent
+from omen.domain.signals import Outcome, ProcessResult
 
 
 class Decider(RulesetDecider):
     """Decides analysed events under one ruleset.
 
-    Exactly the domain's RulesetDecider, under the name the compiled module uses.
+    The domain's RulesetDecider, under the name the compiled module uses, and decide_record().
     """
+
+    def decide_record(
+        self,
+        event: RawEvent,
+        text: TextAnalysis,
+        history: MarketHistory,
+        input_event_hash: str,
+        trace_id: str,
+        market_key: str,
+    ) -> ProcessResult:
+        """decide(), except that an EMITTED signal comes as the EncodedSignal of its SIGNAL
+        record for `market_key` and the event's probability (encode_signal_record), equal to
+        the signal; decide()'s result itself when those values are not of the pipeline's form
+        (encode_signal_record gives None)."""
+        result = self.decide(event, text, history, input_event_hash, trace_id)
+        signal = result.signal
+        if result.outcome is not Outcome.EMITTED or signal is None:
+            return result
+        body = encode_signal_record(signal, event.probability, market_key)
+        if body is None:
+            return result
+        return replace(result, signal=EncodedSignal.of(signal, body, market_key, event.probability))

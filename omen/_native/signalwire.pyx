@@ -124,17 +124,6 @@ cdef long long _INT32_MIN = -2147483648
 cdef long long _INT32_MAX = 2147483647
 cdef uint64_t _MAX_FIELD_NUMBER = (1 << 29) - 1
 
-# Tags (field number << 3 | wire type) of omen.v1.OmenSignal and its submessages.
-cdef enum:
-    WIRE_VARINT = 0
-    WIRE_FIXED64 = 1
-    WIRE_LEN = 2
-
-
-cdef inline uint64_t tag(uint64_t field, uint64_t wire_type) noexcept nogil:
-    return (field << 3) | wire_type
-
-
 # --- The buffer ------------------------------------------------------------------------------
 
 
@@ -162,42 +151,6 @@ cdef int grow(Writer *w, Py_ssize_t extra) except -1:
     w.data = data
     w.capacity = capacity
     return 0
-
-
-cdef inline int reserve(Writer *w, Py_ssize_t extra) except -1:
-    if extra > w.capacity - w.length:
-        return grow(w, extra)
-    return 0
-
-
-cdef inline void put_varint_unchecked(Writer *w, uint64_t x) noexcept nogil:
-    w.length += store_varint(w.data + w.length, x)
-
-
-cdef inline int put_varint(Writer *w, uint64_t x) except -1:
-    reserve(w, MAX_VARINT)
-    put_varint_unchecked(w, x)
-    return 0
-
-
-cdef inline int put_bytes(Writer *w, uint64_t tag_, const char *data, Py_ssize_t size) except -1:
-    """A length-delimited field: tag, varint length, the bytes."""
-    reserve(w, 2 * MAX_VARINT)
-    put_varint_unchecked(w, tag_)
-    put_varint_unchecked(w, <uint64_t>size)
-    reserve(w, size)
-    memcpy(w.data + w.length, data, <size_t>size)
-    w.length += size
-    return 0
-
-
-cdef inline Py_ssize_t open_message(Writer *w, uint64_t tag_) except -1:
-    """Write the tag and a one-byte length placeholder; returns where the body starts."""
-    reserve(w, MAX_VARINT + 1)
-    put_varint_unchecked(w, tag_)
-    w.data[w.length] = 0
-    w.length += 1
-    return w.length
 
 
 cdef int close_message(Writer *w, Py_ssize_t start) except -1:
@@ -263,20 +216,13 @@ cdef int put_strings(Writer *w, uint64_t tag_, object values) except -1:
 cdef int put_double(Writer *w, uint64_t tag_, object value) except -1:
     """A double field: omitted only when its bits are all zero (+0.0)."""
     cdef double x
-    cdef uint64_t bits
     if value is None:
         return 0
     if PyFloat_CheckExact(value):
         x = PyFloat_AS_DOUBLE(value)
     else:
         x = PyFloat_AsDouble(value)  # as upb converts: __float__ or __index__, else TypeError
-    bits = double_bits(x)
-    if bits:
-        reserve(w, MAX_VARINT + 8)
-        put_varint_unchecked(w, tag_)
-        store_le64(w.data + w.length, bits)
-        w.length += 8
-    return 0
+    return put_double_c(w, tag_, x)
 
 
 cdef int put_bool(Writer *w, uint64_t tag_, object value) except -1:
@@ -494,6 +440,29 @@ def direct_fields():
 # --- Messages --------------------------------------------------------------------------------
 
 
+cdef int put_location(Writer *w, uint64_t tag_, object c) except -1:
+    """One omen.v1.Location submessage (GeographicContext.coordinates)."""
+    cdef Py_ssize_t start = open_message(w, tag_)
+    put_double(w, tag(1, WIRE_FIXED64), get(c, &LOC_lat))
+    put_double(w, tag(2, WIRE_FIXED64), get(c, &LOC_lon))
+    put_string(w, tag(3, WIRE_LEN), get(c, &LOC_name))
+    put_string(w, tag(4, WIRE_LEN), get(c, &LOC_region_code))
+    close_message(w, start)
+    return 0
+
+
+cdef int put_evidence(Writer *w, uint64_t tag_, object kind, object description, object value,
+                      object url) except -1:
+    """One omen.v1.Evidence submessage, from its four fields."""
+    cdef Py_ssize_t start = open_message(w, tag_)
+    put_string(w, tag(1, WIRE_LEN), kind)
+    put_string(w, tag(2, WIRE_LEN), description)
+    put_double(w, tag(3, WIRE_FIXED64), value)
+    put_string(w, tag(4, WIRE_LEN), url)
+    close_message(w, start)
+    return 0
+
+
 cdef int put_validation_result(Writer *w, uint64_t tag_, object r) except -1:
     """One omen.v1.ValidationResult submessage (in a signal: field 20; in a StreamResult: 6)."""
     cdef Py_ssize_t start = open_message(w, tag_)
@@ -540,12 +509,7 @@ cdef int put_signal(Writer *w, object s) except -1:
     put_strings(w, tag(1, WIRE_LEN), get(g, &G_regions))
     put_strings(w, tag(2, WIRE_LEN), get(g, &G_chokepoints))
     for c in get(g, &G_coordinates):  # Location
-        inner = open_message(w, tag(3, WIRE_LEN))
-        put_double(w, tag(1, WIRE_FIXED64), get(c, &LOC_lat))
-        put_double(w, tag(2, WIRE_FIXED64), get(c, &LOC_lon))
-        put_string(w, tag(3, WIRE_LEN), get(c, &LOC_name))
-        put_string(w, tag(4, WIRE_LEN), get(c, &LOC_region_code))
-        close_message(w, inner)
+        put_location(w, tag(3, WIRE_LEN), c)
     close_message(w, start)
     t = get(s, &S_temporal)  # TemporalContext
     start = open_message(w, tag(18, WIRE_LEN))
@@ -557,12 +521,14 @@ cdef int put_signal(Writer *w, object s) except -1:
     put_double(w, tag(4, WIRE_FIXED64), get(t, &T_market_age_days))
     close_message(w, start)
     for e in get(s, &S_evidence):  # Evidence
-        start = open_message(w, tag(19, WIRE_LEN))
-        put_string(w, tag(1, WIRE_LEN), get(e, &EV_kind))
-        put_string(w, tag(2, WIRE_LEN), get(e, &EV_description))
-        put_double(w, tag(3, WIRE_FIXED64), get(e, &EV_value))
-        put_string(w, tag(4, WIRE_LEN), get(e, &EV_url))
-        close_message(w, start)
+        put_evidence(
+            w,
+            tag(19, WIRE_LEN),
+            get(e, &EV_kind),
+            get(e, &EV_description),
+            get(e, &EV_value),
+            get(e, &EV_url),
+        )
     for r in get(s, &S_validation_results):  # ValidationResult
         put_validation_result(w, tag(20, WIRE_LEN), r)
     h = get(s, &S_impact_hints)  # ImpactHints
@@ -626,20 +592,16 @@ cdef bint unhex(object text, Py_ssize_t start, Py_ssize_t digits, unsigned char 
     return True
 
 
-def encode_signal_record(signal, probability, market_key):
-    """The ledger's SIGNAL record body for `signal`: records.encode_signal of its event hash,
-    id, `probability`, `market_key` and encode_signal(signal), made in one pass (the encoded
-    signal is its tail, from records.signal_offset(body)). For the form the pipeline gives
-    them: an event hash of 64 lowercase hex digits, an id of "sig-" and 32, a float probability
-    and a str market key of at most 65,535 UTF-8 bytes; anything else returns None, and the
-    caller uses records.encode_signal (the reference, which also says what is wrong)."""
-    cdef unsigned char stack[STACK_BYTES]
+cdef int put_record_head(Writer *w, object event_hash, object signal_id, object probability,
+                         object market_key) except -1:
+    """Append the SIGNAL record head and market key (records.py) to `w`: 0, or 1 without
+    writing anything when the values are not of the pipeline's form (an event hash of 64
+    lowercase hex digits, an id of "sig-" and 32, a float probability, a str market key of at
+    most 65,535 UTF-8 bytes)."""
     cdef unsigned char ids[48]  # the raw event digest, then the raw signal id
-    cdef Writer w
     cdef const char *key
     cdef Py_ssize_t key_size = 0
-    event_hash = get(signal, &S_input_event_hash)
-    signal_id = get(signal, &S_signal_id)
+    cdef unsigned char *p
     if not (
         type(event_hash) is str
         and PyUnicode_IS_ASCII(event_hash)
@@ -651,24 +613,45 @@ def encode_signal_record(signal, probability, market_key):
         and type(probability) is float
         and type(market_key) is str
     ):
-        return None
+        return 1
     if not (unhex(event_hash, 0, 64, ids) and unhex(signal_id, 4, 32, ids + 32)):
-        return None
+        return 1
     owner = utf8(market_key, &key, &key_size)
     if key_size > MARKET_KEY_MAX:
-        return None
+        return 1
+    reserve(w, RECORD_HEAD + key_size)
+    p = w.data + w.length
+    memcpy(p, ids, 48)
+    store_le64(p + 48, double_bits(PyFloat_AS_DOUBLE(probability)))
+    p[56] = <unsigned char>(key_size & 0xFF)
+    p[57] = <unsigned char>(key_size >> 8)
+    memcpy(p + RECORD_HEAD, key, <size_t>key_size)
+    w.length += RECORD_HEAD + key_size
+    return 0
+
+
+def encode_signal_record(signal, probability, market_key):
+    """The ledger's SIGNAL record body for `signal`: records.encode_signal of its event hash,
+    id, `probability`, `market_key` and encode_signal(signal), made in one pass (the encoded
+    signal is its tail, from records.signal_offset(body)). For the form the pipeline gives
+    them: an event hash of 64 lowercase hex digits, an id of "sig-" and 32, a float probability
+    and a str market key of at most 65,535 UTF-8 bytes; anything else returns None, and the
+    caller uses records.encode_signal (the reference, which also says what is wrong)."""
+    cdef unsigned char stack[STACK_BYTES]
+    cdef Writer w
     w.data = stack
     w.length = 0
     w.capacity = STACK_BYTES
     w.heap = False
     try:
-        reserve(&w, RECORD_HEAD + key_size)
-        memcpy(w.data, ids, 48)
-        store_le64(w.data + 48, double_bits(PyFloat_AS_DOUBLE(probability)))
-        w.data[56] = <unsigned char>(key_size & 0xFF)
-        w.data[57] = <unsigned char>(key_size >> 8)
-        memcpy(w.data + RECORD_HEAD, key, <size_t>key_size)
-        w.length = RECORD_HEAD + key_size
+        if put_record_head(
+            &w,
+            get(signal, &S_input_event_hash),
+            get(signal, &S_signal_id),
+            probability,
+            market_key,
+        ):
+            return None
         put_signal(&w, signal)
         return PyBytes_FromStringAndSize(<char *>w.data, w.length)
     finally:

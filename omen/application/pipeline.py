@@ -48,6 +48,8 @@ class Pipeline:
             irregular_forms(ruleset.semantic),
         )
         self._decider = decider(ruleset)
+        # A RecordDecider's decide_record, for process_many(encoded=True); None: decide.
+        self._decide_record = getattr(self._decider, "decide_record", None)
         # process_many's collaborators, bound once: a call for one event (Process, the unary
         # RPC) then costs no more than the event's own work.
         self._steps = (
@@ -99,16 +101,20 @@ class Pipeline:
         original: bool,
         results: list[ProcessResult],
         keys: list[str],
+        encoded: bool = False,
     ) -> None:
         """process() of each event in order, appending its result to `results` and its market
         key to `keys` ("" for a duplicate, which touches no history). One call for a stream
-        message: the per-event work without a Python call per event.
+        message: the per-event work without a Python call per event. `encoded`: with a
+        RecordDecider, each EMITTED signal holds its ledger record for that key and the event's
+        probability (decide_record), and builds its other fields only if they are read.
 
         When an event raises, the lists hold the results of the events before it: the index
         and the statistics hold those already, so the caller must still record them."""
         hasher, duplicate_id, duplicate_signal, analyze, observe, remember, decide, add = (
             self._steps
         )
+        decide_record = self._decide_record if encoded else None
         duplicate = Outcome.DUPLICATE
         for event in events:
             event_hash = hasher(event)
@@ -136,7 +142,10 @@ class Pipeline:
             probability = event.probability
             text = analyze(event)
             history = observe(key, probability)
-            result = decide(event, text, history, event_hash, trace_id)
+            if decide_record is None:
+                result = decide(event, text, history, event_hash, trace_id)
+            else:
+                result = decide_record(event, text, history, event_hash, trace_id, key)
             remember(key, probability)
             signal = result.signal
             if signal is not None:

@@ -86,11 +86,17 @@ class ProcessEvents:
         return result
 
     def submit_many(
-        self, events: Sequence[RawEvent], trace_id: str = "", originals: bool = True
+        self,
+        events: Sequence[RawEvent],
+        trace_id: str = "",
+        originals: bool = True,
+        encoded: bool = False,
     ) -> SubmittedBatch:
         """Decide `events` in order and queue their ledger records with one append; the
         results may be reported once `SubmittedBatch.durable()` returns. `originals`: as
         Pipeline.process's `original` (False: a DUPLICATE carries only the original's id).
+        `encoded`: as Pipeline.process_many's (for a caller that stores and acknowledges the
+        signals rather than reading them).
 
         Nothing awaits in between, so no other call's events interleave: the ledger's order
         stays the order the statistics saw events in.
@@ -102,7 +108,7 @@ class ProcessEvents:
         results: list[ProcessResult] = []
         keys: list[str] = []
         try:
-            self._pipeline.process_many(events, trace_id, originals, results, keys)
+            self._pipeline.process_many(events, trace_id, originals, results, keys, encoded)
         except BaseException:
             # The index and the statistics already hold what was decided: so must the ledger.
             records, _ = self._records(events, results, keys)

@@ -75,6 +75,27 @@ class Decider(Protocol):
         ...
 
 
+class RecordDecider(Decider, Protocol):
+    """A Decider that can also hand over an emitted signal in its stored form: the deciders of
+    omen._native (compiled, and the twin) are; the domain's reference is not (the form is the
+    ledger's). The pipeline uses decide_record for batches whose signals are stored and
+    acknowledged rather than read (a stream's)."""
+
+    def decide_record(
+        self,
+        event: RawEvent,
+        text: TextAnalysis,
+        history: MarketHistory,
+        input_event_hash: str,
+        trace_id: str,
+        market_key: str,
+    ) -> ProcessResult:
+        """decide(), an EMITTED signal being an OmenSignal that holds its ledger record for
+        `market_key` and the event's probability, and reads its other fields from it when
+        first asked (equal to decide()'s signal in every field)."""
+        ...
+
+
 class DeciderFactory(Protocol):
     """Builds a Decider from a ruleset (the pipeline builds its decider through one of these)."""
 

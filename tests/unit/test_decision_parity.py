@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from omen._native.signalwire_py import encode_signal_record as reference_record
+from omen.adapters.ledger.records import EncodedSignal
 from omen.adapters.repository.memory import InMemorySignalRepository
 from omen.adapters.ruleset_file import load_ruleset
 from omen.application.pipeline import Pipeline, market_key
@@ -29,7 +31,7 @@ from omen.domain.events import Location, MarketState, Movement, RawEvent
 from omen.domain.geography import lexicon_entries as place_terms
 from omen.domain.semantic import irregular_forms
 from omen.domain.semantic import lexicon_entries as topic_terms
-from omen.domain.signals import Outcome, RuleStatus
+from omen.domain.signals import OmenSignal, Outcome, RuleStatus
 from omen.domain.text import inflections
 from omen.domain.validation import validate_event
 from tests.native_impls import parity_fixtures
@@ -102,6 +104,33 @@ def assert_decides_like_the_reference(decider: Any, events: list[RawEvent]) -> N
             ), e
         expected = reference.decide(e, text, history, "cd" * 32, "t")
         assert same(decider.decide(e, text, history, "cd" * 32, "t"), expected), e
+        assert_records_like_the_reference(decider, ctx, expected)
+
+
+def assert_records_like_the_reference(decider: Any, ctx: EventContext, expected: Any) -> None:
+    """decide_record() is decide() with an EMITTED signal as the EncodedSignal of its record:
+    the reference's record bytes, nothing else built until read, then equal to the signal."""
+    e, key = ctx.event, market_key(ctx.event)
+    got = decider.decide_record(e, ctx.text, ctx.history, "cd" * 32, "t", key)
+    if expected.signal is None:
+        assert same(got, expected), e
+        return
+    signal = got.signal
+    assert type(signal) is EncodedSignal, e
+    body = reference_record(expected.signal, e.probability, key)
+    assert signal.record(key, e.probability) == body, e
+    assert signal.record(key + "x", e.probability) is None
+    assert signal.record(key, float(e.probability)) in (None, body)  # only the very object
+    for field in ("title", "evidence", "validation_results", "confidence_score"):
+        with pytest.raises(AttributeError):  # not built yet
+            object.__getattribute__(signal, field)
+    assert (signal.signal_id, signal.ledger_partition, signal.ledger_sequence) == (
+        expected.signal.signal_id,
+        "",
+        0,
+    )
+    assert got == expected, e
+    assert repr(got) == repr(expected).replace("OmenSignal(", "EncodedSignal(", 1), e
 
 
 def bench_corpus(n: int, seed: int = 7) -> list[RawEvent]:
@@ -242,6 +271,35 @@ def test_an_event_of_another_class_is_read_through_its_attributes(native: Module
     want = RulesetDecider(RULESET).decide(e, ANALYZER.analyze(e), history, "ab" * 32)
     assert got.signal is not None
     assert same(got, want)
+
+
+def test_a_record_of_values_not_of_the_pipelines_form_is_a_plain_signal(impl) -> None:
+    # decide_record() makes the record only for the form the ledger's one-pass encoder takes;
+    # anything else gets decide()'s own signal (the ledger store then encodes it as ever).
+    e = event("Will the Suez Canal close?", locations=(Location(30.0, 32.5, "", "EG"),))
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
+    text = ANALYZER.analyze(e)
+    want = RulesetDecider(RULESET).decide(e, text, history, "AB" * 32)
+    assert want.signal is not None
+    for event_hash, key in (("AB" * 32, "polymarket:m-1"), ("ab" * 32, "k" * 65_536)):
+        got = impl.Decider(RULESET).decide_record(e, text, history, event_hash, "", key)
+        if event_hash == "ab" * 32:
+            want = RulesetDecider(RULESET).decide(e, text, history, event_hash)
+        assert type(got.signal) is OmenSignal
+        assert same(got, want)
+
+
+def test_an_encoded_signal_is_freed_and_never_tracked(native: ModuleType) -> None:
+    e = event("Will the Suez Canal close?", locations=(Location(30.0, 32.5, "", "EG"),))
+    history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
+    decider = native.Decider(RULESET)
+    result = decider.decide_record(e, ANALYZER.analyze(e), history, "ab" * 32, "", "k")
+    signal = result.signal
+    assert type(signal) is EncodedSignal and not gc.is_tracked(signal)
+    body = object.__getattribute__(signal, "_body")
+    held = sys.getrefcount(body)
+    del result, signal  # reference counting frees the signal, and with it its reference
+    assert sys.getrefcount(body) == held - 1
 
 
 def test_compiled_values_are_left_out_of_the_cycle_collector(native: ModuleType) -> None:

@@ -287,3 +287,50 @@ def test_a_message_is_refused_whole_once_the_ledger_failed():
     with pytest.raises(LedgerUnavailableError):
         use_case.submit_many([raw_event(), raw_event(event_id="other")])
     assert ledger.records == []
+
+
+@pytest.mark.parametrize("decider", ["compiled", "twin", "reference"])
+def test_an_encoded_message_decides_and_records_as_a_plain_one(decider: str) -> None:
+    """submit_many(encoded=True), a stream's: with a RecordDecider each EMITTED signal is the
+    EncodedSignal of its record, equal to the signal a plain submit gives; the domain's
+    reference decider has no record form, and its signals are plain."""
+    from omen import native
+    from omen._native import decision_py
+    from omen.adapters.ledger.records import EncodedSignal
+    from omen.adapters.repository.memory import InMemorySignalRepository
+    from omen.adapters.ruleset_file import load_ruleset
+    from omen.application.pipeline import Pipeline
+    from omen.domain.anomaly import RollingRobustStatistics
+    from omen.domain.decision import RulesetDecider
+
+    factory = {
+        "compiled": native.decision.Decider,
+        "twin": decision_py.Decider,
+        "reference": RulesetDecider,
+    }[decider]
+
+    def pipeline() -> Pipeline:
+        ruleset = load_ruleset()
+        return Pipeline(
+            ruleset,
+            native.hashing.event_hash,
+            InMemorySignalRepository(),
+            RollingRobustStatistics.from_params(ruleset.anomaly),
+            decider=factory,
+        )
+
+    events = [
+        raw_event(event_id="a"),
+        raw_event(event_id="thin", market_id="thin", liquidity_usd=10.0),
+        raw_event(event_id="a"),
+        raw_event(event_id="b", market_id="m-2", probability=0.7),
+    ]
+    plain = ProcessEvents(pipeline(), FakeLedger()).submit_many(events).results
+    ledger = FakeLedger()
+    encoded = ProcessEvents(pipeline(), ledger).submit_many(events, encoded=True).results
+    assert encoded == plain
+    emitted = [r.signal for r in encoded if r.outcome is Outcome.EMITTED]
+    assert len(emitted) == 2
+    kinds = {type(s) for s in emitted}
+    assert kinds == ({OmenSignal} if decider == "reference" else {EncodedSignal})
+    assert [r[1] for r in ledger.records if r[0] == "signal"] == [s.signal_id for s in emitted]

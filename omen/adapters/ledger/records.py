@@ -27,7 +27,10 @@ import enum
 import hashlib
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
+
+from omen.domain.signals import OmenSignal
 
 SIGNAL_ID_PREFIX = "sig-"
 
@@ -98,6 +101,84 @@ def decode_observation(body: bytes | memoryview) -> ObservationRecord:
     return ObservationRecord(
         digest.hex(), probability, bytes(body[start : start + n]).decode("utf-8")
     )
+
+
+#: The signal's fields, in declaration order (an EncodedSignal decodes those it does not hold).
+_SIGNAL_FIELDS = tuple(f.name for f in fields(OmenSignal))
+#: The fields an EncodedSignal holds from the start: what the ledger and a stream read.
+_EAGER_FIELDS = (
+    "signal_id",
+    "input_event_hash",
+    "observed_at_ns",
+    "generated_at_ns",
+    "ledger_partition",
+    "ledger_sequence",
+)
+
+
+class EncodedSignal(OmenSignal):
+    """An emitted signal made straight into its SIGNAL record (the decider's decide_record):
+    the record body, and of the signal only what the ledger and a stream read before they are
+    done with it: signal_id, input_event_hash, observed_at_ns, generated_at_ns and the ledger
+    position. Every other field is decoded from the body the first time one is read, so to any
+    reader it is the OmenSignal the body holds (equal to it, field by field); a stream that
+    only stores and acknowledges it never builds the twenty-odd value objects of a signal, nor
+    frees them, nor encodes them.
+
+    Made by the compiled decider without running __init__ (the unread fields' slots stay
+    empty); an instance built by __init__ (dataclasses.replace) is an ordinary signal with
+    every field set and no record.
+    """
+
+    __slots__ = ("_body", "_market_key", "_probability")
+    _body: bytes
+    _market_key: str
+    _probability: float
+
+    @classmethod
+    def of(cls, signal: OmenSignal, body: bytes, market_key: str, probability: float) -> Any:
+        """The EncodedSignal of `signal`, whose SIGNAL record for `market_key` and
+        `probability` is `body`, holding what the compiled decider's holds (the reference's
+        way to make one; the other fields decode from `body`)."""
+        made = object.__new__(cls)
+        for name in _EAGER_FIELDS:
+            object.__setattr__(made, name, getattr(signal, name))
+        made._body, made._market_key, made._probability = body, market_key, probability
+        return made
+
+    def record(self, market_key: str, probability: float) -> bytes | None:
+        """The SIGNAL record body, when it was made for this very market key and probability
+        (the objects the pipeline passes on, compared by identity), else None."""
+        try:
+            body: bytes = self._body
+        except AttributeError:  # built by __init__: no record
+            return None
+        if market_key is self._market_key and probability is self._probability:
+            return body
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute that is not set: an unread field decodes them all.
+        if name not in _SIGNAL_FIELDS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        body = self._body
+        from omen.adapters.proto_codec import signal_from_bytes  # imports the compiled modules
+
+        decoded = signal_from_bytes(body[signal_offset(body) :])
+        held = object.__getattribute__
+        for field in _SIGNAL_FIELDS:
+            try:
+                held(self, field)
+            except AttributeError:
+                object.__setattr__(self, field, getattr(decoded, field))
+        return held(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OmenSignal):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _SIGNAL_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # as OmenSignal's: mutable, compared by value
 
 
 def signal_id_of(body: bytes | memoryview) -> str:

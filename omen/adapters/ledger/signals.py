@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from omen.adapters.ledger.ledger import Entry, Ledger, Position
 from omen.adapters.ledger.records import (
+    EncodedSignal,
     RecordType,
     decode_signal,
     encode_observation,
@@ -50,13 +51,7 @@ class LedgerSignalStore(SignalLedger):
     def append_signal(
         self, signal: OmenSignal, market_key: str, probability: float
     ) -> LedgerTicket:
-        body = encode_signal(
-            signal.input_event_hash,
-            signal.signal_id,
-            probability,
-            market_key,
-            signal_bytes(signal),
-        )
+        body = _record_body(signal, probability, market_key)
         appended = self.ledger.append(signal.observed_at_ns, RecordType.SIGNAL, body)
         signal.ledger_partition = appended.partition
         signal.ledger_sequence = appended.sequence
@@ -79,15 +74,7 @@ class LedgerSignalStore(SignalLedger):
         for r in records:
             if isinstance(r, SignalRecord):
                 signal = r.signal
-                body = signal_record(signal, r.probability, r.market_key)
-                if body is None:  # not the pipeline's form: the reference says what is wrong
-                    body = encode_signal(
-                        signal.input_event_hash,
-                        signal.signal_id,
-                        r.probability,
-                        r.market_key,
-                        signal_bytes(signal),
-                    )
+                body = _record_body(signal, r.probability, r.market_key)
                 encoded.append((signal.observed_at_ns, signal_type, body))
                 signal_ids.append(signal.signal_id)
                 bodies.append(body)
@@ -110,6 +97,24 @@ class LedgerSignalStore(SignalLedger):
     @property
     def failed(self) -> Exception | None:
         return self.ledger.failed
+
+
+def _record_body(signal: OmenSignal, probability: float, market_key: str) -> bytes:
+    """The SIGNAL record body of `signal`: the one an EncodedSignal holds, when made for this
+    key and probability; else encoded in one pass; else (values not of the pipeline's form) by
+    the reference, which says what is wrong."""
+    body = signal.record(market_key, probability) if type(signal) is EncodedSignal else None
+    if body is None:
+        body = signal_record(signal, probability, market_key)
+    if body is None:
+        body = encode_signal(
+            signal.input_event_hash,
+            signal.signal_id,
+            probability,
+            market_key,
+            signal_bytes(signal),
+        )
+    return body
 
 
 def signal_of(entry: Entry) -> OmenSignal:

@@ -424,8 +424,9 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
                     continue
                 violations = [refused]
             invalid[i] = violations
-        # A DUPLICATE's stream result names the original; it never carries it.
-        batch = self._process.submit_many(events, trace_id, originals=False)
+        # A DUPLICATE's stream result names the original; it never carries it. An EMITTED one
+        # needs the signal's id, position and encoding only: the signals stay records.
+        batch = self._process.submit_many(events, trace_id, originals=False, encoded=True)
         items: list[ProcessResult] | list[ProcessResult | bytes] = batch.results
         if invalid:  # each invalid event's result where the event was
             results = iter(batch.results)
