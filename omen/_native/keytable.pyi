@@ -16,6 +16,13 @@ class KeyTable:
         """The index of `key`, or -1 if it is absent (a key of the wrong length always is);
         TypeError if it is not exactly `bytes`."""
 
+    def add_hex(self, text: str, start: SupportsIndex) -> int:
+        """add() of the key spelt by text[start:] in hex: exactly 2 * width digits of either
+        case (ValueError otherwise; TypeError for a text that is not a str)."""
+
+    def find_hex(self, text: str, start: SupportsIndex) -> int:
+        """find() of the key spelt by text[start:] in hex (as add_hex)."""
+
     def key_at(self, index: SupportsIndex) -> bytes:
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""
 

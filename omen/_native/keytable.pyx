@@ -31,6 +31,7 @@ Everything runs with the GIL held, so a table is safe to share between threads.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
 from cpython.number cimport PyNumber_Index
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -38,6 +39,11 @@ from omen._native.keytable_py import MAX_WIDTH as _TWIN_MAX_WIDTH
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
+    bint PyUnicode_IS_ASCII(object o)
+    void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    # operator.index(o) clipped to the Py_ssize_t range (exc NULL: never OverflowError).
+    Py_ssize_t clipped_index "PyNumber_AsSsize_t" (object o, PyObject *exc) except? -1
 
 cdef enum:
     MAX_WIDTH = 64
@@ -69,6 +75,17 @@ cdef inline int64_t _tag(uint64_t h) noexcept nogil:
     """Bits 8-30 of the hash, shifted into a slot's tag field (the probe start takes the top
     bits, which tables of up to 2**33 slots keep apart from these)."""
     return <int64_t>((h >> 8) & 0x7FFFFF) << INDEX_BITS
+
+
+# Each byte's value as a hex digit, or -1: a table (no branch to mispredict per digit).
+cdef signed char HEX_VALUE[256]
+for _c in range(256):
+    HEX_VALUE[_c] = -1
+for _c in range(10):
+    HEX_VALUE[48 + _c] = _c  # "0".."9"
+for _c in range(6):
+    HEX_VALUE[97 + _c] = 10 + _c  # "a".."f"
+    HEX_VALUE[65 + _c] = 10 + _c  # "A".."F"
 
 
 cdef inline str _type_error(object key):
@@ -164,23 +181,16 @@ cdef class KeyTable:
         self._shift = shift
         return 0
 
-    def add(self, key):
-        """Append `key` and return its index; KeyError if it is already in the table."""
-        cdef const unsigned char *k
-        cdef uint64_t h
-        cdef Py_ssize_t pos
+    cdef Py_ssize_t _add(self, const unsigned char *k) except -1:
+        """Append the key at k (width bytes) and return its index; KeyError if present."""
+        cdef uint64_t h = _hash(k, self._width)
+        cdef Py_ssize_t pos = self._probe(k, h)
         cdef Py_ssize_t i = self._count
-        if not PyBytes_CheckExact(key):
-            raise TypeError(_type_error(key))
-        if PyBytes_GET_SIZE(key) != self._width:
-            raise ValueError(
-                f"key must be {self._width} bytes long, not {PyBytes_GET_SIZE(key)}"
-            )
-        k = <const unsigned char *>PyBytes_AS_STRING(key)
-        h = _hash(k, self._width)
-        pos = self._probe(k, h)
         if self._slots[pos] != 0:
-            raise KeyError(f"key {key.hex()} is already in the table")
+            raise KeyError(
+                f"key {PyBytes_FromStringAndSize(<const char *>k, self._width).hex()} is "
+                "already in the table"
+            )
         if i == MAX_KEYS:
             raise MemoryError(f"a key table holds at most {MAX_KEYS} keys")
         if i == self._keycap:
@@ -193,14 +203,66 @@ cdef class KeyTable:
         self._count = i + 1
         return i
 
+    cdef inline Py_ssize_t _find(self, const unsigned char *k) noexcept:
+        return (self._slots[self._probe(k, _hash(k, self._width))] & INDEX_MASK) - 1
+
+    cdef int _hex_key(self, object text, object start, unsigned char *out) except -1:
+        """out[0:width] from text[start:], exactly 2 * width hex digits of either case."""
+        cdef Py_ssize_t s
+        cdef Py_ssize_t digits = 2 * self._width
+        cdef Py_ssize_t i
+        cdef int hi, lo
+        cdef const unsigned char *p
+        if type(text) is not str:
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        # Clipped to the Py_ssize_t range, which no str reaches: out of range either way.
+        s = clipped_index(start, NULL)
+        if (
+            s < 0
+            or PyUnicode_GET_LENGTH(text) - s != digits
+            or not PyUnicode_IS_ASCII(text)
+        ):
+            raise ValueError(f"text[{PyNumber_Index(start)}:] must be {digits} hex digits")
+        p = <const unsigned char *>PyUnicode_DATA(text) + s
+        cdef int bad = 0
+        for i in range(self._width):
+            hi = HEX_VALUE[p[2 * i]]
+            lo = HEX_VALUE[p[2 * i + 1]]
+            bad |= hi | lo  # negative once any digit is not one
+            out[i] = <unsigned char>((hi << 4) | (lo & 15))
+        if bad < 0:
+            raise ValueError(f"text[{PyNumber_Index(start)}:] must be {digits} hex digits")
+        return 0
+
+    def add(self, key):
+        """Append `key` and return its index; KeyError if it is already in the table."""
+        if not PyBytes_CheckExact(key):
+            raise TypeError(_type_error(key))
+        if PyBytes_GET_SIZE(key) != self._width:
+            raise ValueError(
+                f"key must be {self._width} bytes long, not {PyBytes_GET_SIZE(key)}"
+            )
+        return self._add(<const unsigned char *>PyBytes_AS_STRING(key))
+
     def find(self, key):
         """The index of `key`, or -1 if it is absent (a key of the wrong length always is)."""
         if not PyBytes_CheckExact(key):
             raise TypeError(_type_error(key))
         if PyBytes_GET_SIZE(key) != self._width:
             return -1
-        cdef const unsigned char *k = <const unsigned char *>PyBytes_AS_STRING(key)
-        return (self._slots[self._probe(k, _hash(k, self._width))] & INDEX_MASK) - 1
+        return self._find(<const unsigned char *>PyBytes_AS_STRING(key))
+
+    def add_hex(self, text, start):
+        """add() of the key spelt by text[start:] in hex (see keytable_py.KeyTable.add_hex)."""
+        cdef unsigned char raw[MAX_WIDTH]
+        self._hex_key(text, start, raw)
+        return self._add(raw)
+
+    def find_hex(self, text, start):
+        """find() of the key spelt by text[start:] in hex (as add_hex)."""
+        cdef unsigned char raw[MAX_WIDTH]
+        self._hex_key(text, start, raw)
+        return self._find(raw)
 
     def key_at(self, index):
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""

@@ -44,6 +44,7 @@ import sys
 from typing import NoReturn, SupportsIndex
 
 MAX_WIDTH = 64
+_HEX = "0123456789abcdefABCDEF"
 
 
 def _check_key(key: object) -> bytes:
@@ -86,6 +87,25 @@ class KeyTable:
         """The index of `key`, or -1 if it is absent (a key of the wrong length always is)."""
         k = _check_key(key)
         return self._index.get(k, -1) if len(k) == self._width else -1
+
+    def add_hex(self, text: str, start: SupportsIndex) -> int:
+        """add() of the key spelt by text[start:] in hex: exactly 2 * width digits, of either
+        case (ValueError otherwise; TypeError for a text that is not a str). For keys held as
+        hex strings (event hashes, signal ids), without a bytes object per key."""
+        return self.add(self._hex_key(text, start))
+
+    def find_hex(self, text: str, start: SupportsIndex) -> int:
+        """find() of the key spelt by text[start:] in hex (as add_hex)."""
+        return self.find(self._hex_key(text, start))
+
+    def _hex_key(self, text: str, start: SupportsIndex) -> bytes:
+        if type(text) is not str:
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        s = operator.index(start)
+        digits = 2 * self._width
+        if not 0 <= s <= len(text) or len(text) - s != digits or text[s:].strip(_HEX):
+            raise ValueError(f"text[{s}:] must be {digits} hex digits")
+        return bytes.fromhex(text[s:])
 
     def key_at(self, index: SupportsIndex) -> bytes:
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""

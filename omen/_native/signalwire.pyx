@@ -570,26 +570,30 @@ cdef enum:
     MARKET_KEY_MAX = 65535
 
 
-cdef inline int hex_digit(Py_UCS4 c) noexcept:
-    if 48 <= c <= 57:
-        return <int>c - 48
-    if 97 <= c <= 102:
-        return <int>c - 87
-    return -1
+# Each byte's value as a lowercase hex digit, or -1: a table, not a branch per digit (hex
+# digits of hashes are random, and mispredicted branches were most of the cost).
+cdef signed char LOWER_HEX[256]
+for _c in range(256):
+    LOWER_HEX[_c] = -1
+for _c in range(10):
+    LOWER_HEX[48 + _c] = _c  # "0".."9"
+for _c in range(6):
+    LOWER_HEX[97 + _c] = 10 + _c  # "a".."f"
 
 
 cdef bint unhex(object text, Py_ssize_t start, Py_ssize_t digits, unsigned char *out):
-    """out[0:digits/2] from text[start:start+digits], lowercase hex digits only (False else)."""
+    """out[0:digits/2] from text[start:start+digits] (an ASCII str), lowercase hex digits only
+    (False else)."""
     cdef Py_ssize_t i
     cdef int hi, lo
+    cdef int bad = 0
     cdef const unsigned char *p = <const unsigned char *>PyUnicode_DATA(text) + start
     for i in range(digits // 2):
-        hi = hex_digit(p[2 * i])
-        lo = hex_digit(p[2 * i + 1])
-        if hi < 0 or lo < 0:
-            return False
-        out[i] = <unsigned char>(hi * 16 + lo)
-    return True
+        hi = LOWER_HEX[p[2 * i]]
+        lo = LOWER_HEX[p[2 * i + 1]]
+        bad |= hi | lo  # negative once any digit is not one
+        out[i] = <unsigned char>((hi << 4) | (lo & 15))
+    return bad >= 0
 
 
 cdef int put_record_head(Writer *w, object event_hash, object signal_id, object probability,

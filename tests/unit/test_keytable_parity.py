@@ -273,6 +273,30 @@ def error_cases() -> list[tuple[str, Callable[[ModuleType], Any]]]:
         ("bool empty", lambda m: bool(m.KeyTable(1))),
         ("repr", lambda m: repr(filled(m))),
         ("width", lambda m: filled(m, 9).width),
+        ("add_hex ok", lambda m: filled(m).add_hex("61626364", 0)),
+        ("add_hex upper", lambda m: filled(m).add_hex("6A6B6C6D", 0)),
+        ("add_hex after a prefix", lambda m: filled(m).add_hex("sig-6a6B6c6D", 4)),
+        ("add_hex duplicate", lambda m: filled(m).add_hex("ffFFffFF", 0)),
+        ("add_hex short", lambda m: filled(m).add_hex("616263", 0)),
+        ("add_hex long", lambda m: filled(m).add_hex("6162636465", 0)),
+        ("add_hex odd", lambda m: filled(m).add_hex("616263640", 0)),
+        ("add_hex bad digit", lambda m: filled(m).add_hex("6162636g", 0)),
+        ("add_hex non-ascii", lambda m: filled(m).add_hex("616263é4", 0)),
+        ("add_hex spaced", lambda m: filled(m).add_hex("61 62 63 64", 0)),
+        ("add_hex sign", lambda m: filled(m).add_hex("+1626364", 0)),
+        ("add_hex bytes", lambda m: filled(m).add_hex(b"61626364", 0)),
+        ("add_hex str subclass", lambda m: filled(m).add_hex(type("S", (str,), {})("61"), 0)),
+        ("add_hex start -1", lambda m: filled(m).add_hex("61626364", -1)),
+        ("add_hex start past", lambda m: filled(m).add_hex("61626364", 9)),
+        ("add_hex start huge", lambda m: filled(m).add_hex("61626364", 2**70)),
+        ("add_hex start None", lambda m: filled(m).add_hex("61626364", None)),
+        ("add_hex w64", lambda m: filled(m, 64).add_hex("ab" * 64, 0)),
+        ("find_hex present", lambda m: filled(m).find_hex("FFFFffff", 0)),
+        ("find_hex absent", lambda m: filled(m).find_hex("01010101", 0)),
+        ("find_hex at a prefix", lambda m: filled(m).find_hex("x:00000000", 2)),
+        ("find_hex short", lambda m: filled(m).find_hex("00", 0)),
+        ("find_hex bad", lambda m: filled(m).find_hex("0000000z", 0)),
+        ("find_hex int", lambda m: filled(m).find_hex(0, 0)),
     ]
 
 
@@ -319,7 +343,12 @@ def scripts(draw: st.DrawFn) -> tuple[int, list[tuple[str, Any]]]:
         st.binary(max_size=width + 2),
         st.sampled_from([bytearray(width), memoryview(bytes(width)), "x" * width, None, width]),
     )
+    spelt = st.sampled_from(pool).flatmap(
+        lambda k: st.sampled_from([k.hex(), k.hex().upper(), "sig-" + k.hex()])
+    ) | st.text(alphabet="0123456789abcdefABCDEFxé ", max_size=2 * width + 2)
     op = st.one_of(
+        st.tuples(st.just("add_hex"), spelt),
+        st.tuples(st.just("find_hex"), spelt),
         st.tuples(st.just("add"), key),
         st.tuples(st.just("add"), st.sampled_from(pool)),
         st.tuples(st.just("find"), key),
@@ -335,6 +364,10 @@ def run_script(m: ModuleType, width: int, ops: list[tuple[str, Any]]) -> list[tu
     for name, arg in ops:
         if name == "len":
             results.append(("ok", len(table)))
+        elif name.endswith("_hex"):  # a "sig-" prefix is skipped, as the signal index does
+            start = 4 if arg.startswith("sig-") else 0
+            call = getattr(table, name)
+            results.append(outcome(lambda call=call, arg=arg, start=start: call(arg, start)))
         else:
             results.append(outcome(lambda name=name, arg=arg: getattr(table, name)(arg)))
     results.append(("final", [table.key_at(i) for i in range(len(table))]))
@@ -352,6 +385,12 @@ def test_random_operation_sequences_agree(
     # And both agree with a plain model.
     model: dict[bytes, int] = {}
     for (name, arg), result in zip(ops, got, strict=False):
+        if name.endswith("_hex"):
+            digits = arg[4:] if arg.startswith("sig-") else arg
+            if len(digits) != 2 * width or digits.strip("0123456789abcdefABCDEF"):
+                assert result[0] == "raise" and result[1][0] == "ValueError"
+                continue
+            name, arg = name.removesuffix("_hex"), bytes.fromhex(digits)
         if name == "add" and type(arg) is bytes and len(arg) == width:
             if arg in model:
                 assert result[0] == "raise" and result[1][0] == "KeyError"

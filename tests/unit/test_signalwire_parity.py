@@ -871,6 +871,9 @@ def test_a_record_bigger_than_the_stack_buffer(impl: ModuleType) -> None:
         ({"input_event_hash": "AB" * 32}, 0.5, "k"),  # uppercase: fromhex's, not the pipeline's
         ({"input_event_hash": "ab" * 31}, 0.5, "k"),
         ({"input_event_hash": "zz" * 32}, 0.5, "k"),
+        ({"input_event_hash": "ab" * 31 + "aG"}, 0.5, "k"),  # one digit off, the last
+        ({"input_event_hash": "/" + "a" * 63}, 0.5, "k"),  # the byte before "0"
+        ({"signal_id": "sig-" + "ab" * 15 + ":0"}, 0.5, "k"),  # the byte after "9"
         ({"signal_id": "sig-" + "AB" * 16}, 0.5, "k"),
         ({"signal_id": "xyz-" + "ab" * 16}, 0.5, "k"),
         ({"signal_id": "sig-" + "ab" * 15}, 0.5, "k"),

@@ -30,6 +30,7 @@ from array import array
 from collections.abc import Callable, Sequence
 
 from omen import native
+from omen.adapters.ledger.records import SIGNAL_ID_PREFIX
 from omen.adapters.ledger.signals import IndexedPosition as Position
 from omen.application.ports import SignalPage, SignalRepository
 from omen.domain.signals import OmenSignal, SignalCategory
@@ -72,24 +73,16 @@ class LedgerIndexedRepository(SignalRepository):
         """How many signals are held as objects (the rest as positions)."""
         return len(self._objects)
 
-    def _put(
-        self, digest: bytes, sid: bytes, signal: OmenSignal | None, position: Position | None
-    ) -> None:
+    def _put(self, digest: bytes, sid: bytes, position: Position) -> None:
         if self._by_id.find(sid) >= 0:
             raise ValueError(f"a signal with id sig-{sid.hex()} already exists")
         try:
-            index = self._by_hash.add(digest)
+            self._by_hash.add(digest)
         except KeyError:
             raise ValueError(f"a signal for event hash {digest.hex()} already exists") from None
         self._by_id.add(sid)
-        if position is None:
-            self._parts.append(_NO_PARTITION)
-            self._sequences.append(0)
-        else:
-            self._parts.append(self._partition_number(position[0]))
-            self._sequences.append(position[1])
-        if signal is not None:
-            self._objects[index] = signal
+        self._parts.append(self._partition_number(position[0]))
+        self._sequences.append(position[1])
 
     def _partition_number(self, name: str) -> int:
         number = self._partition_numbers.get(name)
@@ -100,9 +93,22 @@ class LedgerIndexedRepository(SignalRepository):
         return number
 
     def add(self, signal: OmenSignal) -> None:
-        # The conversions inline (not _digest / _sid): called once per emitted event.
-        sid = bytes.fromhex(signal.signal_id.removeprefix("sig-"))
-        self._put(bytes.fromhex(signal.input_event_hash), sid, signal, None)
+        # _put, with the keys read straight from their hex (no bytes object per key): called
+        # once per emitted event.
+        signal_id, event_hash = signal.signal_id, signal.input_event_hash
+        if not signal_id.startswith(SIGNAL_ID_PREFIX):
+            raise ValueError(f"not a signal id: {signal_id!r}")
+        by_id = self._by_id
+        if by_id.find_hex(signal_id, len(SIGNAL_ID_PREFIX)) >= 0:
+            raise ValueError(f"a signal with id {signal_id} already exists")
+        try:
+            index = self._by_hash.add_hex(event_hash, 0)
+        except KeyError:
+            raise ValueError(f"a signal for event hash {event_hash} already exists") from None
+        by_id.add_hex(signal_id, len(SIGNAL_ID_PREFIX))
+        self._parts.append(_NO_PARTITION)
+        self._sequences.append(0)
+        self._objects[index] = signal
 
     def settle(self) -> None:
         """Replace the oldest objects beyond `keep_objects` by their positions, as far as the
@@ -130,11 +136,11 @@ class LedgerIndexedRepository(SignalRepository):
 
     def restore(self, event_hash: str, signal_id: str, position: Position) -> None:
         """Index a signal the ledger holds at `position` (decoded when first asked for)."""
-        self._put(_digest(event_hash), _sid(signal_id), None, position)
+        self._put(_digest(event_hash), _sid(signal_id), position)
 
     def restore_raw(self, digest: bytes, sid: bytes, position: Position) -> None:
         """restore() with the raw 32-byte event digest and 16-byte id, as the ledger has them."""
-        self._put(digest, sid, None, position)
+        self._put(digest, sid, position)
 
     def _at(self, index: int) -> OmenSignal:
         signal = self._objects.get(index)
