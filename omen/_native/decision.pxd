@@ -117,6 +117,10 @@ cdef class Decider:
     cdef object _write_signal(self, Writer *w, object event, object geo, object history,
                               object input_event_hash, object results, object classification,
                               object trace_id, object market_key)
+    cdef Py_ssize_t _evidence_count(self, object event, object geo, object history,
+                                    object classification) except -1
+    cdef bint _put_evidence(self, Writer *w, object event, object geo, object history,
+                            object classification) except -1
     cdef list _evidence_items(self, object event, object geo, object history,
                               object classification)
     cdef str _signal_id_of(self, object input_event_hash)

@@ -29,11 +29,13 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
-from libc.string cimport memcpy
+from libc.stdio cimport snprintf
+from libc.string cimport memcpy, strlen
 
 from omen._native.eventwire cimport str_utf8
 from omen._native.signalwire cimport (
     STACK_BYTES,
+    put_bytes,
     WIRE_FIXED64,
     WIRE_LEN,
     WIRE_VARINT,
@@ -454,36 +456,147 @@ cdef str fmt_signed(double value, int precision):
         PyMem_Free(buf)
 
 
+cdef Py_ssize_t group_digits(const char *buf, char *out) noexcept:
+    """buf (PyOS_double_to_string's "f" output) with the digits left of the point grouped by
+    threes, into out (at least 512 bytes): its length, or -1 past 300 such digits."""
+    cdef Py_ssize_t i = 0, j = 0, digits = 0, k
+    if buf[0] == b"-":
+        out[0] = b"-"
+        i = j = 1
+    k = i
+    while b"0" <= buf[k] <= b"9":
+        k += 1
+    digits = k - i
+    if digits > 300:
+        return -1
+    while i < k:
+        out[j] = buf[i]
+        j += 1
+        i += 1
+        digits -= 1
+        if digits > 0 and digits % 3 == 0:
+            out[j] = b","
+            j += 1
+    while buf[i] != 0:
+        out[j] = buf[i]
+        j += 1
+        i += 1
+    return j
+
+
 cdef str fmt_grouped(double value, int precision):
     """format(value, f",.{precision}f"): digits left of the point grouped by threes."""
     cdef char *buf = PyOS_double_to_string(value, b"f", precision, 0, NULL)
     cdef char out[512]
-    cdef Py_ssize_t i = 0, j = 0, digits = 0, k
+    cdef Py_ssize_t j
     try:
-        if buf[0] == b"-":
-            out[0] = b"-"
-            i = j = 1
-        k = i
-        while b"0" <= buf[k] <= b"9":
-            k += 1
-        digits = k - i
-        if digits > 300:  # astronomically large: let Python do it
+        j = group_digits(buf, out)
+        if j < 0:  # astronomically large: let Python do it
             return format(value, f",.{precision}f")
-        while i < k:
-            out[j] = buf[i]
-            j += 1
-            i += 1
-            digits -= 1
-            if digits > 0 and digits % 3 == 0:
-                out[j] = b","
-                j += 1
-        while buf[i] != 0:
-            out[j] = buf[i]
-            j += 1
-            i += 1
         return out[:j].decode("ascii")
     finally:
         PyMem_Free(buf)
+
+
+# --- Texts written straight into a record ------------------------------------------------------
+#
+# decide_record() writes each evidence description into the record from its pieces (the UTF-8
+# of a str, a number formatted as fmt() formats it, literal text), with no str made for it. A
+# description that does not fit in a Text (TEXT_MAX bytes), or a piece this path does not
+# format (an integer that is not an exact int of 64 bits), marks the Text full: the caller then
+# writes the evidence of _evidence_items() instead, whose f-strings are the reference's.
+
+cdef enum:
+    TEXT_MAX = 1024
+
+
+ctypedef struct Text:
+    char data[TEXT_MAX]
+    Py_ssize_t length
+    bint full
+
+
+cdef inline void text_add(Text *t, const char *p, Py_ssize_t n) noexcept:
+    if t.full or n > TEXT_MAX - t.length:
+        t.full = True
+        return
+    memcpy(t.data + t.length, p, <size_t>n)
+    t.length += n
+
+
+cdef inline void text_lit(Text *t, const char *p) noexcept:
+    text_add(t, p, <Py_ssize_t>strlen(p))
+
+
+cdef inline int text_str(Text *t, object value) except -1:
+    """The UTF-8 of a str (f"{value}" of one); anything else marks the Text full."""
+    cdef Py_ssize_t n = 0
+    cdef const char *p
+    if type(value) is not str:
+        t.full = True
+        return 0
+    p = str_utf8(value, &n)  # UnicodeEncodeError for a lone surrogate, as the encoder raises
+    text_add(t, p, n)
+    return 0
+
+
+cdef int text_double(Text *t, double value, char code, int precision, int flags) except -1:
+    """fmt() / fmt_signed() of value."""
+    cdef char *buf = PyOS_double_to_string(value, code, precision, flags, NULL)
+    try:
+        text_lit(t, buf)
+    finally:
+        PyMem_Free(buf)
+    return 0
+
+
+cdef int text_grouped(Text *t, double value, int precision) except -1:
+    """fmt_grouped() of value."""
+    cdef char *buf = PyOS_double_to_string(value, b"f", precision, 0, NULL)
+    cdef char out[512]
+    cdef Py_ssize_t j
+    try:
+        j = group_digits(buf, out)
+        if j < 0:
+            t.full = True
+        else:
+            text_add(t, out, j)
+    finally:
+        PyMem_Free(buf)
+    return 0
+
+
+cdef int text_int(Text *t, object value) except -1:
+    """f"{value}" of an exact int of 64 bits; anything else marks the Text full."""
+    cdef int overflow = 0
+    cdef long long x
+    cdef char buf[32]
+    if type(value) is not int:
+        t.full = True
+        return 0
+    x = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow:
+        t.full = True
+        return 0
+    text_add(t, buf, snprintf(buf, sizeof(buf), "%lld", x))
+    return 0
+
+
+cdef bint put_text_evidence(Writer *w, str kind, Text *t, object value, object url) except -1:
+    """One omen.v1.Evidence (OmenSignal field 19) with t as its description; False (nothing
+    written) when t is full."""
+    cdef Py_ssize_t start
+    if t.full:
+        return False
+    start = open_message(w, tag(19, WIRE_LEN))
+    put_string(w, tag(1, WIRE_LEN), kind)
+    if t.length:
+        put_bytes(w, tag(2, WIRE_LEN), t.data, t.length)
+    put_double(w, tag(3, WIRE_FIXED64), value)
+    put_string(w, tag(4, WIRE_LEN), url)
+    close_message(w, start)
+    t.length = 0
+    return True
 
 
 cdef str fmt_weight(double value):
@@ -1429,9 +1542,8 @@ cdef class Decider:
         rejection's reason (a str, nothing written) as _build_signal() gives it, or None
         (nothing written) when the record's values are not of the pipeline's form (see
         signalwire.put_record_head; the caller then builds the signal)."""
-        cdef list items = self._evidence_items(event, geo, history, classification)
-        cdef Py_ssize_t n = len(items) // 4
-        cdef Py_ssize_t i, start
+        cdef Py_ssize_t n = self._evidence_count(event, geo, history, classification)
+        cdef Py_ssize_t i, start, mark
         cdef double v[6]
         cdef double days_to_resolution, age
         assessed = self._assess(event, results, n, v)
@@ -1487,11 +1599,15 @@ cdef class Decider:
         put_double_c(w, tag(3, WIRE_FIXED64), days_to_resolution)
         put_double_c(w, tag(4, WIRE_FIXED64), age)
         close_message(w, start)
-        for i in range(n):
-            put_evidence(
-                w, tag(19, WIRE_LEN), items[4 * i], items[4 * i + 1], items[4 * i + 2],
-                items[4 * i + 3],
-            )
+        mark = w.length
+        if not self._put_evidence(w, event, geo, history, classification):
+            w.length = mark  # a description did not fit: the f-strings' evidence instead
+            items = self._evidence_items(event, geo, history, classification)
+            for i in range(n):
+                put_evidence(
+                    w, tag(19, WIRE_LEN), items[4 * i], items[4 * i + 1], items[4 * i + 2],
+                    items[4 * i + 3],
+                )
         for r in results:
             put_validation_result(w, tag(20, WIRE_LEN), r)
         start = open_message(w, tag(21, WIRE_LEN))  # ImpactHints
@@ -1506,6 +1622,101 @@ cdef class Decider:
         put_timestamp(w, tag(25, WIRE_LEN), observed)
         # 26 and 27, the ledger position: not in a record
         return signal_id
+
+    cdef Py_ssize_t _evidence_count(self, object event, object geo, object history,
+                                    object classification) except -1:
+        """len(_evidence_items(...)) // 4, without making the descriptions."""
+        cdef Py_ssize_t n = 2
+        if get(event, &E_volume_usd) > 0:
+            n += 1
+        if get(event, &E_num_traders) > 0:
+            n += 1
+        if get(event, &E_movement) is not None:
+            n += 1
+        if get(classification, &C_keywords):
+            n += 1
+        n += len(get(geo, &GF_chokepoints))
+        if get(history, &MH_zscore) is not None:
+            n += 1
+        return n
+
+    cdef bint _put_evidence(self, Writer *w, object event, object geo, object history,
+                            object classification) except -1:
+        """_evidence_items()'s evidence written into w as OmenSignal field 19, each description
+        from its pieces (see Text); False when one did not fit (the caller rewinds w)."""
+        cdef Text t
+        t.length = 0
+        t.full = False
+        probability = get(event, &E_probability)
+        text_str(&t, get(event, &E_source))
+        text_lit(&t, b" market prices the event at ")
+        text_double(&t, <double>probability * 100.0, b"f", 1, 0)
+        text_lit(&t, b"%")
+        if not put_text_evidence(
+            w, "market_probability", &t, probability, get(event, &E_market_url)
+        ):
+            return False
+        liquidity = get(event, &E_liquidity_usd)
+        text_lit(&t, b"$")
+        text_grouped(&t, liquidity, 0)
+        text_lit(&t, b" of liquidity (USD)")
+        if not put_text_evidence(w, "liquidity", &t, liquidity, ""):
+            return False
+        volume = get(event, &E_volume_usd)
+        if volume > 0:
+            text_lit(&t, b"$")
+            text_grouped(&t, volume, 0)
+            text_lit(&t, b" traded (USD)")
+            if not put_text_evidence(w, "volume", &t, volume, ""):
+                return False
+        traders = get(event, &E_num_traders)
+        if traders > 0:
+            text_int(&t, traders)
+            text_lit(&t, b" traders")
+            if not put_text_evidence(w, "traders", &t, float(traders), ""):
+                return False
+        m = get(event, &E_movement)
+        if m is not None:
+            delta = get(m, &M_delta)
+            text_lit(&t, b"probability moved ")
+            text_double(&t, <double>delta * 100.0, b"f", 1, Py_DTSF_SIGN)
+            text_lit(&t, b" points over ")
+            text_double(&t, get(m, &M_window_hours), b"g", 6, 0)
+            text_lit(&t, b" h")
+            if not put_text_evidence(w, "movement", &t, delta, ""):
+                return False
+        keywords = get(classification, &C_keywords)
+        if keywords:
+            text_lit(&t, b"topic terms: ")
+            first = True
+            for keyword in keywords:
+                if not first:
+                    text_lit(&t, b", ")
+                first = False
+                text_str(&t, keyword)
+            if not put_text_evidence(w, "topic_terms", &t, float(len(keywords)), ""):
+                return False
+        for hit in get(geo, &GF_chokepoints):
+            if get(hit, &CH_via) == "distance":
+                text_lit(&t, b"a location is ")
+                text_grouped(&t, get(hit, &CH_distance_km), 1)
+                text_lit(&t, b" km from ")
+                text_str(&t, get(hit, &CH_name))
+            else:
+                text_str(&t, get(hit, &CH_name))
+                text_lit(&t, b" is named in the market text")
+            if not put_text_evidence(w, "chokepoint", &t, get(hit, &CH_distance_km), ""):
+                return False
+        zscore = get(history, &MH_zscore)
+        if zscore is not None:
+            text_lit(&t, b"robust z-score ")
+            text_double(&t, zscore, b"f", 2, Py_DTSF_SIGN)
+            text_lit(&t, b" of the probability change over ")
+            text_int(&t, get(history, &MH_points))
+            text_lit(&t, b" earlier changes")
+            if not put_text_evidence(w, "change_zscore", &t, zscore, ""):
+                return False
+        return True
 
     cdef list _evidence_items(self, object event, object geo, object history,
                               object classification):

@@ -289,6 +289,26 @@ def test_a_record_of_values_not_of_the_pipelines_form_is_a_plain_signal(impl) ->
         assert same(got, want)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"source": "polymarket" + "é" * 600},  # a description longer than the compiled buffer
+        {"num_traders": 2**70},  # an int past 64 bits
+        {"num_traders": True},  # not exactly an int
+        {"liquidity_usd": 1e305},  # more than 300 grouped digits
+        {"volume_usd": 1e305},
+        {"movement": Movement(0.5, -0.125, 0.0001)},  # "g" formatting, a signed delta
+        {"description": "Hormuz and Suez and Panama and the Red Sea and Malacca"},
+    ],
+)
+def test_records_of_unusual_evidence_are_the_references(impl: ModuleType, fields: Any) -> None:
+    # decide_record() writes each evidence description from its pieces; what it cannot (too
+    # long, an unusual number) it writes from the reference's f-strings. Either way: the bytes
+    # the reference encoder writes for decide()'s signal.
+    e = event("Will the Suez Canal close?", locations=(Location(30.0, 32.5, "", "EG"),), **fields)
+    assert_decides_like_the_reference(impl.Decider(RULESET), [e, e])
+
+
 def test_an_encoded_signal_is_freed_and_never_tracked(native: ModuleType) -> None:
     e = event("Will the Suez Canal close?", locations=(Location(30.0, 32.5, "", "EG"),))
     history = RollingRobustStatistics.from_params(RULESET.anomaly).observe("polymarket:m-1", 0.5)
