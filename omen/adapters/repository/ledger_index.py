@@ -163,9 +163,10 @@ class LedgerIndexedRepository(SignalRepository):
         return None if index < 0 else self._at(index)
 
     def signal_id_by_event_hash(self, input_event_hash: str) -> str | None:
-        # _find, inlined: the duplicate check of every streamed event.
+        # The duplicate check of every streamed event: the key read straight from its hex (an
+        # event hash is 64 hex digits; anything else is no event hash, and has no signal).
         try:
-            index = self._by_hash.find(bytes.fromhex(input_event_hash))
+            index = self._by_hash.find_hex(input_event_hash, 0)
         except ValueError:
             return None
         return None if index < 0 else "sig-" + self._by_id.key_at(index).hex()
