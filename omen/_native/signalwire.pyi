@@ -25,10 +25,13 @@ def encode_stream_results(
     take: Callable[[OmenSignal], bytes] | None,
     left_out: list[str] | None,
     outcomes: dict[Any, int],
+    records: dict[str, bytes] | None = None,
 ) -> bytes:
     """One omen.v1.ProcessStreamResponse's results: a bytes entry as it is, a ProcessResult as
     convert.fill_stream_result describes it (an EMITTED signal from `take`, or left out with its
-    id appended to `left_out` when `take` is None); outcomes counted into `outcomes`."""
+    id appended to `left_out` when `take` is None); outcomes counted into `outcomes`; a
+    signal whose SIGNAL record `records` holds (by id) taken out of it and written from the
+    record's tail, without calling `take`."""
 
 def encode_delimited(field_number: int, payload: bytes) -> bytes:
     """`payload` as a length-delimited field: tag (wire type 2), varint length, payload."""

@@ -30,9 +30,11 @@ cimport cython
 from cpython.bytes cimport (
     PyBytes_AS_STRING,
     PyBytes_Check,
+    PyBytes_CheckExact,
     PyBytes_FromStringAndSize,
     PyBytes_GET_SIZE,
 )
+from cpython.dict cimport PyDict_GetItem
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_AsDouble, PyFloat_CheckExact
 from cpython.long cimport (
     PyLong_AsLongLongAndOverflow,
@@ -564,6 +566,12 @@ def encode_signal(signal):
 
 
 cdef enum:
+    # encode_stream_results' first estimate of a result's size, by view.
+    RESULT_ROOM_FULL = 2304
+    RESULT_ROOM_BASIC = 128
+
+
+cdef enum:
     # The ledger's SIGNAL record head (omen.adapters.ledger.records): the event's raw 32-byte
     # digest, the raw 16-byte signal id, the probability (f64 LE), the market key's length (u16).
     RECORD_HEAD = 58
@@ -667,22 +675,37 @@ cdef int put_emitted(Writer *w, object correlation_id, object signal_id, object 
                      object partition, object sequence) except -1:
     """encode_emitted_result()'s StreamResult (its body, without a tag or length) at the end of
     `w`."""
+    if signal_bytes is None:
+        return put_emitted_from(w, correlation_id, signal_id, NULL, 0, partition, sequence)
+    if not PyBytes_Check(signal_bytes):
+        raise TypeError(f"expected bytes, got {type(signal_bytes).__name__}")
+    return put_emitted_from(
+        w,
+        correlation_id,
+        signal_id,
+        PyBytes_AS_STRING(signal_bytes),
+        PyBytes_GET_SIZE(signal_bytes),
+        partition,
+        sequence,
+    )
+
+
+cdef int put_emitted_from(Writer *w, object correlation_id, object signal_id,
+                          const char *signal_data, Py_ssize_t signal_size, object partition,
+                          object sequence) except -1:
+    """put_emitted() of the signal encoding at signal_data (signal_size bytes; NULL: none)."""
     cdef const char *part
     cdef Py_ssize_t part_size
     cdef uint64_t seq = 0
     cdef Py_ssize_t position_size
     cdef Py_ssize_t tail_size = 0
-    cdef Py_ssize_t signal_size
-    cdef bint with_signal = signal_bytes is not None
-    if with_signal and not PyBytes_Check(signal_bytes):
-        raise TypeError(f"expected bytes, got {type(signal_bytes).__name__}")
+    cdef bint with_signal = signal_data is not NULL
     part_owner = utf8(partition, &part, &part_size)
     to_uint64(sequence, &seq)
     if part_size:
         tail_size += 2 + varint_size(<uint64_t>part_size) + part_size
     if seq:
         tail_size += 2 + varint_size(seq)
-    signal_size = PyBytes_GET_SIZE(signal_bytes) if with_signal else 0
     put_string(w, tag(1, WIRE_LEN), correlation_id)
     put_varint(w, tag(2, WIRE_VARINT))
     put_varint(w, 1)  # OUTCOME_EMITTED
@@ -702,7 +725,7 @@ cdef int put_emitted(Writer *w, object correlation_id, object signal_id, object 
     put_varint(w, tag(9, WIRE_LEN))
     put_varint(w, <uint64_t>(signal_size + tail_size))
     reserve(w, signal_size)
-    memcpy(w.data + w.length, PyBytes_AS_STRING(signal_bytes), <size_t>signal_size)
+    memcpy(w.data + w.length, signal_data, <size_t>signal_size)
     w.length += signal_size
     if part_size:
         put_bytes(w, tag(26, WIRE_LEN), part, part_size)
@@ -733,14 +756,37 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
 
 
 cdef int put_stream_result(Writer *w, object correlation_id, object result, object take,
-                           object left_out) except -1:
+                           object left_out, dict records) except -1:
     """The StreamResult of one ProcessResult (body only), as signalwire_py._stream_result."""
+    cdef PyObject *held
+    cdef Py_ssize_t size, offset
     outcome = get(result, &PR_outcome)
     signal = get(result, &PR_signal)
     if outcome is _EMITTED and signal is not None:
         signal_id = get(signal, &S_signal_id)
         data = None
         if take is not None:
+            held = PyDict_GetItem(records, signal_id) if records is not None else NULL
+            if held is not NULL and PyBytes_CheckExact(<object>held):
+                body = <object>held  # a SIGNAL record: its signal is its tail
+                del records[signal_id]
+                size = PyBytes_GET_SIZE(body)
+                if size >= RECORD_HEAD:
+                    offset = RECORD_HEAD + (
+                        <unsigned char>PyBytes_AS_STRING(body)[56]
+                        | (<Py_ssize_t><unsigned char>PyBytes_AS_STRING(body)[57] << 8)
+                    )
+                    if offset <= size:
+                        return put_emitted_from(
+                            w,
+                            correlation_id,
+                            signal_id,
+                            PyBytes_AS_STRING(body) + offset,
+                            size - offset,
+                            get(signal, &S_ledger_partition),
+                            get(signal, &S_ledger_sequence),
+                        )
+                raise ValueError(f"not a SIGNAL record ({size} bytes) for {signal_id}")
             data = take(signal)
         elif left_out is not None:
             left_out.append(signal_id)
@@ -765,7 +811,7 @@ cdef int put_stream_result(Writer *w, object correlation_id, object result, obje
     return 0
 
 
-def encode_stream_results(correlation_ids, items, take, left_out, outcomes):
+def encode_stream_results(correlation_ids, items, take, left_out, outcomes, records=None):
     """One omen.v1.ProcessStreamResponse (its results field, repeated), one result per entry of
     `items` with the correlation id at the same index: an entry that is bytes is a serialised
     StreamResult written as it is (its correlation id unused); a domain ProcessResult is
@@ -773,7 +819,8 @@ def encode_stream_results(correlation_ids, items, take, left_out, outcomes):
     `take(signal)` returns (encode_signal() of it without its ledger position, see
     encode_emitted_result), or when `take` is None no signal (RESULT_VIEW_BASIC) and its id
     appended to `left_out` (unless None). Each ProcessResult's outcome is counted in the dict
-    `outcomes`."""
+    `outcomes`. `records` (a dict, or None): SIGNAL record bodies by signal id; a signal found
+    there is taken out and written from its record's tail, without calling `take`."""
     cdef list ids = list(correlation_ids)
     cdef list entries = list(items)
     cdef Py_ssize_t count = len(entries)
@@ -786,18 +833,23 @@ def encode_stream_results(correlation_ids, items, take, left_out, outcomes):
         raise ValueError(f"{len(ids)} correlation ids for {count} results")
     if not isinstance(outcomes, dict):
         raise TypeError(f"outcomes: expected a dict, got {type(outcomes).__name__}")
+    if records is not None and type(records) is not dict:
+        raise TypeError(f"records: expected a dict, got {type(records).__name__}")
     w.data = stack
     w.length = 0
     w.capacity = STACK_BYTES
     w.heap = False
     try:
+        # Room for the usual results at once (a full view's are ~2 KB each): growing by
+        # doubling would copy what is written so far each time.
+        reserve(&w, count * (RESULT_ROOM_FULL if take is not None else RESULT_ROOM_BASIC))
         for i in range(count):
             item = entries[i]
             if PyBytes_Check(item):
                 put_bytes(&w, tag(1, WIRE_LEN), PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item))
                 continue
             start = open_message(&w, tag(1, WIRE_LEN))
-            put_stream_result(&w, ids[i], item, take, left_out)
+            put_stream_result(&w, ids[i], item, take, left_out, records)
             close_message(&w, start)
             outcome = get(item, &PR_outcome)
             if outcome is _EMITTED:

@@ -387,13 +387,25 @@ def _stream_result(
     result: ProcessResult,
     take: Callable[[OmenSignal], bytes] | None,
     left_out: list[str] | None,
+    records: dict[str, bytes] | None,
 ) -> bytes:
     """The serialised StreamResult of one ProcessResult (see encode_stream_results)."""
     outcome, signal = result.outcome, result.signal
     if outcome is Outcome.EMITTED and signal is not None:
         data = None
         if take is not None:
-            data = take(signal)
+            body = records.get(signal.signal_id) if records is not None else None
+            if type(body) is bytes:  # a SIGNAL record: its signal is its tail
+                del records[signal.signal_id]  # type: ignore[union-attr]
+                head = _RECORD_HEAD.size
+                offset = head + int.from_bytes(body[head - 2 : head], "little")
+                if len(body) < head or offset > len(body):
+                    raise ValueError(
+                        f"not a SIGNAL record ({len(body)} bytes) for {signal.signal_id}"
+                    )
+                data = body[offset:]
+            else:
+                data = take(signal)
         elif left_out is not None:
             left_out.append(signal.signal_id)
         return encode_emitted_result(
@@ -418,6 +430,7 @@ def encode_stream_results(
     take: Callable[[OmenSignal], bytes] | None,
     left_out: list[str] | None,
     outcomes: dict[Any, int],
+    records: dict[str, bytes] | None = None,
 ) -> bytes:
     """One omen.v1.ProcessStreamResponse (its results field, repeated), one result per entry of
     `items` with the correlation id at the same index: an entry that is bytes is a serialised
@@ -427,7 +440,9 @@ def encode_stream_results(
     EMITTED signal: the bytes `take(signal)` returns (encode_signal() of it without its ledger
     position, see encode_emitted_result), or when `take` is None no signal
     (RESULT_VIEW_BASIC) and its id appended to `left_out` (unless None). Each ProcessResult's
-    outcome is counted in the dict `outcomes`.
+    outcome is counted in the dict `outcomes`. `records` (a dict, or None): SIGNAL record bodies
+    by signal id; a signal found there is taken out and written from its record's tail
+    (records.signal_offset), without calling `take`.
 
     One pass and one buffer for a message's results: a stream answers every message this way,
     so a result costs no bytes object of its own, nor a Python call."""
@@ -436,12 +451,14 @@ def encode_stream_results(
         raise ValueError(f"{len(ids)} correlation ids for {len(entries)} results")
     if not isinstance(outcomes, dict):
         raise TypeError(f"outcomes: expected a dict, got {type(outcomes).__name__}")
+    if records is not None and type(records) is not dict:
+        raise TypeError(f"records: expected a dict, got {type(records).__name__}")
     out = bytearray()
     for correlation_id, item in zip(ids, entries, strict=True):
         if isinstance(item, bytes):
             data = item
         else:
-            data = _stream_result(correlation_id, item, take, left_out)
+            data = _stream_result(correlation_id, item, take, left_out, records)
             outcome = item.outcome
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         out.append(0x0A)  # field 1, wire type 2

@@ -167,6 +167,12 @@ class SignalWireMemo:
         for signal_id in signal_ids:
             pop(signal_id, None)
 
+    @property
+    def records(self) -> dict[str, bytes]:
+        """The held SIGNAL record bodies by signal id, for signalwire.encode_stream_results to
+        take from directly (as `take` would, without a call per signal)."""
+        return self._bodies
+
     def take(self, signal: OmenSignal) -> bytes:
         """The signal's encoding without its ledger position, from the memo or made afresh."""
         body = self._bodies.pop(signal.signal_id, None)

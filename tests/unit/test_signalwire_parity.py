@@ -749,6 +749,50 @@ def test_stream_results_are_upb_responses(impl: ModuleType, count: int, full: bo
         assert b"".join(parts) == data
 
 
+def test_stream_results_take_signals_from_their_records(impl: ModuleType) -> None:
+    # The full view's fast path: a signal whose SIGNAL record the memo holds is written from
+    # the record's tail and taken out of it; the others come from take().
+    cids, items = mixed_results(120, 5)
+    emitted = [r.signal for r in items if not isinstance(r, bytes) and r.outcome is Outcome.EMITTED]
+    keys = ["polymarket:m-1", "", "polymarket:é-市场-" + "k" * 300]
+    records: dict[str, Any] = {}
+    for i, s in enumerate(emitted[::2]):
+        records[s.signal_id] = impl.encode_signal_record(placed(s, "", 0), 0.25, keys[i % 3])
+    records["sig-not-in-this-message"] = b"kept"
+    taken: list[str] = []
+    take = unplaced_bytes(impl)
+
+    def counting_take(signal: OmenSignal) -> bytes:
+        taken.append(signal.signal_id)
+        return take(signal)
+
+    data = impl.encode_stream_results(cids, items, counting_take, None, {}, records)
+    assert data == stream_reference(cids, items, True)
+    assert taken == [s.signal_id for s in emitted[1::2]]
+    assert records == {"sig-not-in-this-message": b"kept"}
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00" * 57, b"\x00" * 56 + b"\xff\x00" + b"x" * 10])
+def test_a_record_too_short_for_its_head_fails_the_call(impl: ModuleType, body: bytes) -> None:
+    cids, items = mixed_results(1, 0)  # one EMITTED result
+    signal = items[0].signal
+    with pytest.raises(ValueError, match="not a SIGNAL record"):
+        impl.encode_stream_results(
+            cids, items, unplaced_bytes(impl), None, {}, {signal.signal_id: body}
+        )
+
+
+def test_a_record_that_is_not_bytes_is_left_to_take(impl: ModuleType) -> None:
+    cids, items = mixed_results(1, 0)
+    signal = items[0].signal
+    records: dict[str, Any] = {signal.signal_id: bytearray(b"x" * 100)}
+    data = impl.encode_stream_results(cids, items, unplaced_bytes(impl), None, {}, records)
+    assert data == stream_reference(cids, items, True)
+    assert signal.signal_id in records
+    with pytest.raises(TypeError):
+        impl.encode_stream_results(cids, items, unplaced_bytes(impl), None, {}, [])
+
+
 @PROPERTY
 @given(
     cid=texts,

@@ -439,8 +439,12 @@ class SignalServicer(service_pb2_grpc.SignalServiceServicer):
             outcomes[Outcome.INVALID] += len(invalid)
         wire = self._signal_wire
         left_out: list[str] = []  # RESULT_VIEW_BASIC: the signals the responses leave out
-        take = wire.take if full else None
-        encoded = _encode_stream_results(cids, items, take, left_out, outcomes)
+        if full:
+            encoded = _encode_stream_results(
+                cids, items, wire.take, left_out, outcomes, wire.records
+            )
+        else:
+            encoded = _encode_stream_results(cids, items, None, left_out, outcomes)
         if left_out:
             wire.discard_many(left_out)
         batch.drop_results()
