@@ -35,6 +35,7 @@ from libc.string cimport memcpy, strlen
 from omen._native.eventwire cimport str_utf8
 from omen._native.signalwire cimport (
     STACK_BYTES,
+    writer_start,
     put_bytes,
     WIRE_FIXED64,
     WIRE_LEN,
@@ -880,10 +881,7 @@ cdef class Decider:
         None when the record's values are not of the pipeline's form."""
         cdef unsigned char stack[STACK_BYTES]
         cdef Writer w
-        w.data = stack
-        w.length = 0
-        w.capacity = STACK_BYTES
-        w.heap = False
+        writer_start(&w, stack)
         try:
             signal_id = self._write_signal(
                 &w, event, geo, history, input_event_hash, results, classification, trace_id,

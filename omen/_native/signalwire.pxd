@@ -64,6 +64,15 @@ cdef inline void store_le64(unsigned char *p, uint64_t x) noexcept nogil:
     p[7] = <uint8_t>(x >> 56)
 
 
+cdef inline void writer_start(Writer *w, unsigned char *stack) noexcept nogil:
+    """An empty writer over the caller's stack array of STACK_BYTES (free w.data after use
+    when w.heap)."""
+    w.data = stack
+    w.length = 0
+    w.capacity = STACK_BYTES
+    w.heap = False
+
+
 # Tags (field number << 3 | wire type) of omen.v1.OmenSignal and its submessages.
 cdef enum:
     WIRE_VARINT = 0

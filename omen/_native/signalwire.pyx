@@ -553,10 +553,7 @@ def encode_signal(signal):
     """`signal_to_proto(signal).SerializeToString(deterministic=True)`, byte for byte."""
     cdef unsigned char stack[STACK_BYTES]
     cdef Writer w
-    w.data = stack
-    w.length = 0
-    w.capacity = STACK_BYTES
-    w.heap = False
+    writer_start(&w, stack)
     try:
         put_signal(&w, signal)
         return PyBytes_FromStringAndSize(<char *>w.data, w.length)
@@ -651,10 +648,7 @@ def encode_signal_record(signal, probability, market_key):
     caller uses records.encode_signal (the reference, which also says what is wrong)."""
     cdef unsigned char stack[STACK_BYTES]
     cdef Writer w
-    w.data = stack
-    w.length = 0
-    w.capacity = STACK_BYTES
-    w.heap = False
+    writer_start(&w, stack)
     try:
         if put_record_head(
             &w,
@@ -743,10 +737,7 @@ def encode_emitted_result(correlation_id, signal_id, signal_bytes, partition, se
     None leaves the signal out (RESULT_VIEW_BASIC)."""
     cdef unsigned char stack[STACK_BYTES]
     cdef Writer w
-    w.data = stack
-    w.length = 0
-    w.capacity = STACK_BYTES
-    w.heap = False
+    writer_start(&w, stack)
     try:
         put_emitted(&w, correlation_id, signal_id, signal_bytes, partition, sequence)
         return PyBytes_FromStringAndSize(<char *>w.data, w.length)
@@ -835,10 +826,7 @@ def encode_stream_results(correlation_ids, items, take, left_out, outcomes, reco
         raise TypeError(f"outcomes: expected a dict, got {type(outcomes).__name__}")
     if records is not None and type(records) is not dict:
         raise TypeError(f"records: expected a dict, got {type(records).__name__}")
-    w.data = stack
-    w.length = 0
-    w.capacity = STACK_BYTES
-    w.heap = False
+    writer_start(&w, stack)
     try:
         # Room for the usual results at once (a full view's are ~2 KB each): growing by
         # doubling would copy what is written so far each time.

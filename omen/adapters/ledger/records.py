@@ -136,7 +136,9 @@ class EncodedSignal(OmenSignal):
     _probability: float
 
     @classmethod
-    def of(cls, signal: OmenSignal, body: bytes, market_key: str, probability: float) -> Any:
+    def of(
+        cls, signal: OmenSignal, body: bytes, market_key: str, probability: float
+    ) -> EncodedSignal:
         """The EncodedSignal of `signal`, whose SIGNAL record for `market_key` and
         `probability` is `body`, holding what the compiled decider's holds (the reference's
         way to make one; the other fields decode from `body`)."""
@@ -177,8 +179,6 @@ class EncodedSignal(OmenSignal):
         if not isinstance(other, OmenSignal):
             return NotImplemented
         return all(getattr(self, f) == getattr(other, f) for f in _SIGNAL_FIELDS)
-
-    __hash__ = None  # type: ignore[assignment]  # as OmenSignal's: mutable, compared by value
 
 
 def signal_id_of(body: bytes | memoryview) -> str:
