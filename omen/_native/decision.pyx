@@ -567,6 +567,14 @@ cdef int text_grouped(Text *t, double value, int precision) except -1:
     return 0
 
 
+cdef inline int text_dollars(Text *t, double value, const char *after) except -1:
+    """f"${fmt_grouped(value, 0)}" and the text after it."""
+    text_lit(t, b"$")
+    text_grouped(t, value, 0)
+    text_lit(t, after)
+    return 0
+
+
 cdef int text_int(Text *t, object value) except -1:
     """f"{value}" of an exact int of 64 bits; anything else marks the Text full."""
     cdef int overflow = 0
@@ -1655,16 +1663,12 @@ cdef class Decider:
         ):
             return False
         liquidity = get(event, &E_liquidity_usd)
-        text_lit(&t, b"$")
-        text_grouped(&t, liquidity, 0)
-        text_lit(&t, b" of liquidity (USD)")
+        text_dollars(&t, liquidity, b" of liquidity (USD)")
         if not put_text_evidence(w, "liquidity", &t, liquidity, ""):
             return False
         volume = get(event, &E_volume_usd)
         if volume > 0:
-            text_lit(&t, b"$")
-            text_grouped(&t, volume, 0)
-            text_lit(&t, b" traded (USD)")
+            text_dollars(&t, volume, b" traded (USD)")
             if not put_text_evidence(w, "volume", &t, volume, ""):
                 return False
         traders = get(event, &E_num_traders)

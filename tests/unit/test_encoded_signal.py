@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from omen._native import decision_py, signalwire_py
+from omen._native import signalwire_py
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
 from omen.adapters.ledger.records import EncodedSignal, decode_signal_head, signal_offset
 from omen.adapters.ledger.signals import LedgerSignalStore, signal_of
@@ -113,7 +113,3 @@ def _position(ticket: object) -> object:
     from omen.adapters.ledger.ledger import Position
 
     return Position(ticket.partition, ticket.sequence)  # type: ignore[attr-defined]
-
-
-def test_the_twin_decider_has_the_compiled_ones_record_method() -> None:
-    assert callable(decision_py.Decider.decide_record)
