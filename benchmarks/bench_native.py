@@ -1,8 +1,10 @@
 """The compiled hot path against its twins and the usual alternatives, one run, one table each:
-hashing, CRC32C, WAL scan + verify, anomaly batch scoring, text tokenising + term matching, and
-deciding analysed events (geography, rules, classification, confidence and the signal).
+hashing, CRC32C, WAL scan + verify, anomaly batch scoring, text tokenising + term matching,
+deciding analysed events (geography, rules, classification, confidence and the signal), and
+growing the signal index's key table (the worst single add while it doubles, against a dict).
 
-Usage: python benchmarks/bench_native.py [--wal-gib 1.0] [--points 10000000] [--cpu K]
+Usage: python benchmarks/bench_native.py [--wal-gib 1.0] [--points 10000000]
+                                         [--index-keys 4194304] [--cpu K]
 
 Each row is the median of several timed repetitions on one pinned core. The machine is shared
 and noisy: compare the ratios within a table, not absolute numbers across runs.
@@ -14,6 +16,7 @@ import argparse
 import hashlib
 import os
 import statistics
+import time
 import zlib
 from collections.abc import Callable
 
@@ -266,10 +269,57 @@ def bench_decision(n: int = 20_000) -> None:
     )
 
 
+def bench_keytable(count: int) -> None:
+    """Build a table of `count` 32-byte keys (event digests), timing every add: the worst
+    single add is what a growth costs the caller (the server's event loop). The baseline is a
+    dict of key -> index (what the twin keeps), which rehashes all at once when it grows."""
+    blob = os.urandom(32 * count)
+    keys = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+    del blob
+
+    def timed_adds(add: Callable[[bytes, int], object]) -> tuple[float, list[int]]:
+        clock = time.perf_counter_ns
+        times = [0] * count
+        start = time.perf_counter()
+        for i, key in enumerate(keys):
+            before = clock()
+            add(key, i)
+            times[i] = clock() - before
+        return time.perf_counter() - start, times
+
+    table = native.keytable.KeyTable(32)
+    mapping: dict[bytes, int] = {}
+    rows = []
+    for name, add in (
+        ("native KeyTable.add", lambda key, i: table.add(key)),
+        ("dict[key] = index", mapping.__setitem__),
+    ):
+        total, times = timed_adds(add)
+        times.sort()
+        rows.append(
+            (
+                name,
+                f"{total:.2f}",
+                f"{1e9 * total / count:,.0f}",
+                f"{times[int(count * 0.9999)] / 1e6:.3f}",
+                f"{times[-1] / 1e6:.1f}",
+                f"{sum(t > 1_000_000 for t in times)}",
+            )
+        )
+    print_table(
+        ("implementation", "build s", "ns/add", "p99.99 add ms", "worst add ms", "adds > 1 ms"),
+        rows,
+        title=f"signal index key table: {count:,} 32-byte keys added one by one",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wal-gib", type=float, default=1.0, help="size of the WAL buffer (GiB)")
     parser.add_argument("--points", type=int, default=10_000_000, help="anomaly batch points")
+    parser.add_argument(
+        "--index-keys", type=int, default=1 << 22, help="keys added to the key table"
+    )
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU (default: last)")
     args = parser.parse_args()
     cpu = pin_cpu(args.cpu)
@@ -285,6 +335,7 @@ def main() -> int:
     bench_anomaly(args.points)
     bench_textmatch()
     bench_decision()
+    bench_keytable(args.index_keys)
     return 0
 
 

@@ -33,6 +33,7 @@ class KeyTable:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the two C blocks (keys and slots), capacity included."""
+        """Bytes of the C blocks (keys, slots and, while growing, the previous slots), capacity
+        included."""
 
     def __reduce__(self) -> NoReturn: ...

@@ -27,7 +27,7 @@ width
 nbytes
     Bytes of memory the table holds. Here an estimate: sys.getsizeof of the dict, the list, every
     key and every index int (objects shared with the caller are counted too). The compiled
-    module reports its two C buffers exactly. The two are not equal and not part of the parity.
+    module reports its C buffers exactly. The two are not equal and not part of the parity.
 
 Argument checks, in order, for add and find: a key whose type is not exactly `bytes` (a
 subclass, bytearray, memoryview, str...) raises TypeError ("key must be bytes, not <type>"); then
