@@ -22,9 +22,10 @@ acknowledgement of ~0.1 KB: outcome, signal id, ledger position) and `full` (eac
 carries the ~2 KB signal). The no-op answers each view with the matching canned result.
 
 Throughput counts results received inside the measured window; latency is per message (write
-to its response). Each cell is measured `--repeats` times, alternating which server goes first,
-and the table shows medians. Any result other than EMITTED, or a failed call, counts as an
-error in the table and makes the exit code 1.
+to its response). Each cell is measured `--repeats` times, round robin over the cells (OMEN's
+index grows with every run, so each cell's runs are spread over the whole benchmark),
+alternating which server goes first, and the table shows medians. Any result other than
+EMITTED, or a failed call, counts as an error in the table and makes the exit code 1.
 
 Usage:
     python benchmarks/bench_stream.py [--sizes 1,100,1000] [--views basic,full]
@@ -293,21 +294,27 @@ def benchmark(args: argparse.Namespace) -> int:
             f"(full view; {len(basic_result(canned))} B basic)"
         )
         print(flush=True)
+        # Round robin: every cell's first run, then every cell's second... so each cell's runs
+        # are spread over the whole benchmark. OMEN's signal index and ledger grow with every
+        # run (a lookup in a table of millions of keys is a cache miss, a few hundred ns); run
+        # cell by cell, the last cells would always meet the biggest index.
         cells = [(view, size) for view in args.views for size in args.sizes]
-        for cell, (view, per_message) in enumerate(cells):
-            runs: dict[str, list[dict[str, Any]]] = {"OMEN": [], "no-op": []}
-            for repeat in range(repeats):
-                order = (omen, noop) if (cell + repeat) % 2 == 0 else (noop, omen)
+        runs: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {
+            cell: {"OMEN": [], "no-op": []} for cell in cells
+        }
+        for repeat in range(repeats):
+            for number, (view, per_message) in enumerate(cells):
+                order = (omen, noop) if (number + repeat) % 2 == 0 else (noop, omen)
                 for server in order:
                     spec = {
                         "view": view,
                         "per_message": per_message,
                         "duration_s": duration,
                         "warmup_s": warmup,
-                        "tag": f"{cell:02d}{repeat:02d}{server.name[0]}",
+                        "tag": f"{number:02d}{repeat:02d}{server.name[0]}",
                     }
                     result = run_cell(server, spec)
-                    runs[server.name].append(result)
+                    runs[view, per_message][server.name].append(result)
                     print(
                         f"  {server.name:5} at {per_message:5,} events/message, {view}: "
                         f"{result['events_per_s']:,.0f} events/s",
@@ -319,8 +326,15 @@ def benchmark(args: argparse.Namespace) -> int:
                             f"bench_stream: {server.name} died:\n{server.tail()}", file=sys.stderr
                         )
                         failed = True
+                if failed:
+                    break
+            if failed:
+                break
+        for (view, per_message), by_server in runs.items():
+            if not by_server["OMEN"] and not by_server["no-op"]:
+                continue  # not reached: a server died before
             row: dict[str, Any] = {"view": view, "per_message": per_message}
-            for name, results in runs.items():
+            for name, results in by_server.items():
                 errors: Counter[str] = Counter()
                 for r in results:
                     errors.update(r.get("errors", {}))
@@ -335,8 +349,6 @@ def benchmark(args: argparse.Namespace) -> int:
             omen_rate, noop_rate = row["OMEN"]["events_per_s"], row["no-op"]["events_per_s"]
             row["ratio"] = omen_rate / noop_rate if omen_rate and noop_rate else None
             summary.append(row)
-            if failed:
-                break
     print()
     report(summary)
     print(
