@@ -41,6 +41,10 @@ class Decider:
         trace_id: str = "",
     ) -> ProcessResult: ...
 
+def format_number(value: float, precision: int, sign: bool = False, group: bool = False) -> str:
+    """format(value, f"{'+' if sign else ''}{',' if group else ''}.{precision}f") for a
+    precision of 0 to 20 (else ValueError), as the decider's texts write numbers."""
+
 def fast_layouts() -> dict[str, bool]:
     """Each value class -> True when it is built without running its __init__ (slots.pxd)."""
 

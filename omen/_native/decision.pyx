@@ -28,7 +28,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
-from libc.math cimport asin, cos, isfinite, log10, sin, sqrt
+from libc.math cimport asin, cos, fabs, floor, isfinite, log10, signbit, sin, sqrt
 from libc.stdio cimport snprintf
 from libc.string cimport memcpy, strlen
 
@@ -437,10 +437,73 @@ if not _constants_match():
 
 
 # --- Number formatting: the routine float.__format__ calls, without parsing a spec ----------
+#
+# Most numbers in a signal's texts are "f" with 0 to 2 decimals of ordinary magnitudes (dollars,
+# km, percentages, hours). fixed() writes those with integer arithmetic; PyOS_double_to_string
+# (what float.__format__ calls; exact decimal expansion of the binary value, ties to even) does
+# the rest: other codes and precisions, |x| * 10**p of 2**43 or more, non-finite values, and
+# values whose scaled fraction lies within 2**-9 of one half, where the rounding error of
+# x * 10**p (at most 2**-11 below 2**43) could decide the rounding. Outside that band, rounding
+# the computed product to the nearest integer rounds the exact one the same way.
+
+cdef enum:
+    FIXED_MAX = 32  # sign, 13 digits, point, 3 decimals, NUL: fits
+
+cdef double FIXED_LIMIT = 8796093022208.0  # 2**43
+cdef double FIXED_MARGIN = 0.001953125  # 2**-9
+cdef double *POW10 = [1.0, 10.0, 100.0, 1000.0]
+
+
+cdef Py_ssize_t fixed(double value, int precision, bint sign, char *out) noexcept:
+    """format(value, f".{precision}f"), f"+.{precision}f" with `sign`, into out (FIXED_MAX
+    bytes, NUL-terminated): its length, or -1 when PyOS_double_to_string must do it (above)."""
+    cdef double scaled, fraction
+    cdef unsigned long long rounded, whole, scale
+    cdef char digits[24]
+    cdef Py_ssize_t n = 0, k = 0, i
+    if precision < 0 or precision > 3 or not isfinite(value):
+        return -1
+    scaled = fabs(value) * POW10[precision]
+    if not scaled < FIXED_LIMIT:
+        return -1
+    fraction = scaled - floor(scaled)
+    if fabs(fraction - 0.5) < FIXED_MARGIN:
+        return -1
+    rounded = <unsigned long long>floor(scaled + 0.5)
+    scale = <unsigned long long>POW10[precision]
+    if signbit(value):  # also -0.0 and what rounds to 0: "-0.00", as Python writes them
+        out[n] = b"-"
+        n += 1
+    elif sign:
+        out[n] = b"+"
+        n += 1
+    whole = rounded // scale
+    while True:
+        digits[k] = <char>(48 + whole % 10)
+        k += 1
+        whole //= 10
+        if whole == 0:
+            break
+    for i in range(k):
+        out[n + i] = digits[k - 1 - i]
+    n += k
+    if precision:
+        out[n] = b"."
+        whole = rounded % scale
+        for i in range(precision, 0, -1):
+            out[n + i] = <char>(48 + whole % 10)
+            whole //= 10
+        n += precision + 1
+    out[n] = 0
+    return n
 
 
 cdef str fmt(double value, char code, int precision):
     """format(value, f".{precision}{code}") for code in "f", "g", "e"."""
+    cdef char out[FIXED_MAX]
+    cdef Py_ssize_t n = fixed(value, precision, False, out) if code == b"f" else -1
+    if n >= 0:
+        return out[:n].decode("ascii")
     cdef char *buf = PyOS_double_to_string(value, code, precision, 0, NULL)
     try:
         return buf.decode("ascii")
@@ -450,6 +513,10 @@ cdef str fmt(double value, char code, int precision):
 
 cdef str fmt_signed(double value, int precision):
     """format(value, f"+.{precision}f")."""
+    cdef char out[FIXED_MAX]
+    cdef Py_ssize_t n = fixed(value, precision, True, out)
+    if n >= 0:
+        return out[:n].decode("ascii")
     cdef char *buf = PyOS_double_to_string(value, b"f", precision, Py_DTSF_SIGN, NULL)
     try:
         return buf.decode("ascii")
@@ -458,11 +525,11 @@ cdef str fmt_signed(double value, int precision):
 
 
 cdef Py_ssize_t group_digits(const char *buf, char *out) noexcept:
-    """buf (PyOS_double_to_string's "f" output) with the digits left of the point grouped by
-    threes, into out (at least 512 bytes): its length, or -1 past 300 such digits."""
+    """buf ("f" output, NUL-terminated) with the digits left of the point grouped by threes,
+    into out (at least 512 bytes): its length, or -1 past 300 such digits."""
     cdef Py_ssize_t i = 0, j = 0, digits = 0, k
-    if buf[0] == b"-":
-        out[0] = b"-"
+    if buf[0] == b"-" or buf[0] == b"+":
+        out[0] = buf[0]
         i = j = 1
     k = i
     while b"0" <= buf[k] <= b"9":
@@ -485,18 +552,42 @@ cdef Py_ssize_t group_digits(const char *buf, char *out) noexcept:
     return j
 
 
-cdef str fmt_grouped(double value, int precision):
-    """format(value, f",.{precision}f"): digits left of the point grouped by threes."""
-    cdef char *buf = PyOS_double_to_string(value, b"f", precision, 0, NULL)
-    cdef char out[512]
-    cdef Py_ssize_t j
+cdef Py_ssize_t grouped(double value, int precision, bint sign, char *out) except -2:
+    """format(value, f",.{precision}f") (f"+,.{precision}f" with `sign`) into out (512 bytes):
+    its length, or -1 past 300 digits left of the point."""
+    cdef char fast[FIXED_MAX]
+    cdef char *buf
+    if fixed(value, precision, sign, fast) >= 0:
+        return group_digits(fast, out)
+    buf = PyOS_double_to_string(value, b"f", precision, Py_DTSF_SIGN if sign else 0, NULL)
     try:
-        j = group_digits(buf, out)
-        if j < 0:  # astronomically large: let Python do it
-            return format(value, f",.{precision}f")
-        return out[:j].decode("ascii")
+        return group_digits(buf, out)
     finally:
         PyMem_Free(buf)
+
+
+cdef str fmt_grouped(double value, int precision):
+    """format(value, f",.{precision}f"): digits left of the point grouped by threes."""
+    cdef char out[512]
+    cdef Py_ssize_t j = grouped(value, precision, False, out)
+    if j < 0:  # astronomically large: let Python do it
+        return format(value, f",.{precision}f")
+    return out[:j].decode("ascii")
+
+
+def format_number(double value, int precision, bint sign=False, bint group=False):
+    """format(value, f"{'+' if sign else ''}{',' if group else ''}.{precision}f") for a
+    precision of 0 to 20 (else ValueError), as the decider's texts write numbers."""
+    cdef char out[512]
+    cdef Py_ssize_t j
+    if not 0 <= precision <= 20:
+        raise ValueError(f"precision must be 0 to 20, not {precision}")
+    if group:
+        j = grouped(value, precision, sign, out)
+        if j < 0:
+            return format(value, f"{'+' if sign else ''},.{precision}f")
+        return out[:j].decode("ascii")
+    return fmt_signed(value, precision) if sign else fmt(value, b"f", precision)
 
 
 # --- Texts written straight into a record ------------------------------------------------------
@@ -543,7 +634,16 @@ cdef inline int text_str(Text *t, object value) except -1:
 
 cdef int text_double(Text *t, double value, char code, int precision, int flags) except -1:
     """fmt() / fmt_signed() of value."""
-    cdef char *buf = PyOS_double_to_string(value, code, precision, flags, NULL)
+    cdef char out[FIXED_MAX]
+    cdef char *buf
+    if (
+        code == b"f"
+        and (flags == 0 or flags == Py_DTSF_SIGN)
+        and fixed(value, precision, flags == Py_DTSF_SIGN, out) >= 0
+    ):
+        text_lit(t, out)
+        return 0
+    buf = PyOS_double_to_string(value, code, precision, flags, NULL)
     try:
         text_lit(t, buf)
     finally:
@@ -553,17 +653,12 @@ cdef int text_double(Text *t, double value, char code, int precision, int flags)
 
 cdef int text_grouped(Text *t, double value, int precision) except -1:
     """fmt_grouped() of value."""
-    cdef char *buf = PyOS_double_to_string(value, b"f", precision, 0, NULL)
     cdef char out[512]
-    cdef Py_ssize_t j
-    try:
-        j = group_digits(buf, out)
-        if j < 0:
-            t.full = True
-        else:
-            text_add(t, out, j)
-    finally:
-        PyMem_Free(buf)
+    cdef Py_ssize_t j = grouped(value, precision, False, out)
+    if j < 0:
+        t.full = True
+    else:
+        text_add(t, out, j)
     return 0
 
 

@@ -18,6 +18,15 @@ from omen.domain.events import RawEvent
 from omen.domain.signals import Outcome, ProcessResult
 
 
+def format_number(value: float, precision: int, sign: bool = False, group: bool = False) -> str:
+    """format(value, f"{'+' if sign else ''}{',' if group else ''}.{precision}f") for a
+    precision of 0 to 20 (else ValueError): how the decider's texts write numbers (the
+    compiled module writes the common cases without float.__format__; this is the reference)."""
+    if not 0 <= precision <= 20:
+        raise ValueError(f"precision must be 0 to 20, not {precision}")
+    return format(value, f"{'+' if sign else ''}{',' if group else ''}.{precision}f")
+
+
 class Decider(RulesetDecider):
     """Decides analysed events under one ruleset.
 

@@ -10,6 +10,7 @@ repr(), which also tells -0.0 from 0.0 (a float that compares equal but serialis
 from __future__ import annotations
 
 import gc
+import math
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -480,3 +481,62 @@ def events(draw: Any) -> RawEvent:
 def test_random_event_sequences_are_decided_identically(native, sequence) -> None:
     valid = [e for e in sequence if not validate_event(e)]
     assert_decides_like_the_reference(native.Decider(RULESET), valid * 2)
+
+
+# --- numbers in texts ---------------------------------------------------------------------------
+#
+# The compiled decider writes "f" numbers of 0-3 decimals with integer arithmetic, and leaves
+# values near a rounding tie (and everything else) to float.__format__'s routine; the twin's
+# format_number is format() itself. These cover the tie band from both sides.
+
+SPECIALS = [
+    0.0, -0.0, 0.005, -0.005, 0.0049999999, 0.125, -0.125, 2.5, 3.5, 0.05, 1e-320, -1e-320,
+    109_928.67, 2_153_781.31, 14.4, 55.1, 99.95, 999.5, 1_000.0,
+    2.0**43, 2.0**43 / 10, 2.0**43 / 100, 2.0**43 / 1000, 2.0**43 - 0.5, 8_796_093_022_207.25,
+    1e15, 1e300, float("inf"), float("-inf"), float("nan"),
+]  # fmt: skip
+
+
+def near_ties() -> list[float]:
+    values = []
+    for scale in (1, 10, 100, 1000):
+        for k in (0, 1, 2, 7, 12_345, 99_999_999, 2**40):
+            tie = (k + 0.5) / scale
+            for v in (tie, -tie):
+                values += [v, math.nextafter(v, math.inf), math.nextafter(v, -math.inf)]
+                # Just outside the fast path's band (2**-9 of the scaled value) on both sides.
+                values += [v + 0.0019 / scale, v - 0.0019 / scale, v + 0.002 / scale]
+    return values
+
+
+@pytest.mark.parametrize("value", SPECIALS + near_ties())
+def test_numbers_near_rounding_ties_are_formatted_as_python_does(native, twin, value) -> None:
+    for precision in range(6):
+        for sign in (False, True):
+            for group in (False, True):
+                want = format(value, f"{'+' if sign else ''}{',' if group else ''}.{precision}f")
+                assert twin.format_number(value, precision, sign, group) == want
+                assert native.format_number(value, precision, sign, group) == want
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    value=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=-1e13, max_value=1e13),
+        st.integers(-(10**9), 10**9).map(lambda k: k / 100),
+        st.integers(-(10**9), 10**9).map(lambda k: (k + 0.5) / 1000),
+    ),
+    precision=st.integers(0, 20),
+    sign=st.booleans(),
+    group=st.booleans(),
+)
+def test_numbers_are_formatted_as_python_does(native, twin, value, precision, sign, group):
+    want = twin.format_number(value, precision, sign, group)
+    assert native.format_number(value, precision, sign, group) == want
+
+
+@pytest.mark.parametrize("precision", [-1, 21])
+def test_a_precision_out_of_range_is_a_value_error(impl: ModuleType, precision: int) -> None:
+    with pytest.raises(ValueError, match="precision must be 0 to 20"):
+        impl.format_number(1.5, precision)
