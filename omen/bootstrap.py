@@ -116,7 +116,7 @@ def build_app(settings: Settings) -> App:
         ledger,
         process,
         outbox,
-        signal_wire=store.encoded,
+        signal_wire=store.memo,
     )
 
 

@@ -43,10 +43,10 @@ _OBSERVATION_HEAD = struct.Struct("<32sdH")
 
 
 class LedgerSignalStore(SignalLedger):
-    def __init__(self, ledger: Ledger, encoded: SignalWireMemo | None = None):
+    def __init__(self, ledger: Ledger, memo: SignalWireMemo | None = None):
         self.ledger = ledger
-        # append_many leaves each signal's record here for the stream response to take.
-        self.encoded = encoded
+        # append_many leaves each signal's record body here for the stream response to take.
+        self.memo = memo
 
     def append_signal(
         self, signal: OmenSignal, market_key: str, probability: float
@@ -87,8 +87,8 @@ class LedgerSignalStore(SignalLedger):
                 signal = r.signal
                 signal.ledger_partition = a.partition
                 signal.ledger_sequence = a.sequence
-        if self.encoded is not None and bodies:
-            self.encoded.put_many(signal_ids, bodies)
+        if self.memo is not None and bodies:
+            self.memo.put_many(signal_ids, bodies)
         return appended
 
     def refuses(self, observed_at_ns: int) -> str | None:
