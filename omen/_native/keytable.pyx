@@ -27,7 +27,8 @@ slots looks in the previous ones while any key is left to move. The new slots ar
 half full again when the next growth is due: growing at n keys leaves n more adds before the
 next growth, and moving n keys takes n / MIGRATE_STEP of them, so one migration always ends
 before the next begins. During a migration the previous slots are still allocated (nbytes
-counts them).
+counts them). The keys block still doubles by realloc: below glibc's mmap threshold (at most
+32 MiB) that copies it, a few ms at worst; above it, realloc remaps pages without a copy.
 
 The probe start is the key's first 8 bytes (all of them when width < 8) read little-endian,
 multiplied by 2**64 / golden ratio (Fibonacci hashing) and shifted right to keep the top bits.
