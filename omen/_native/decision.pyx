@@ -498,30 +498,24 @@ cdef Py_ssize_t fixed(double value, int precision, bint sign, char *out) noexcep
     return n
 
 
-cdef str fmt(double value, char code, int precision):
-    """format(value, f".{precision}{code}") for code in "f", "g", "e"."""
+cdef str fmt(double value, char code, int precision, bint sign=False):
+    """format(value, f".{precision}{code}") for code in "f", "g", "e"; f"+.{precision}{code}"
+    with `sign`."""
     cdef char out[FIXED_MAX]
-    cdef Py_ssize_t n = fixed(value, precision, False, out) if code == b"f" else -1
+    cdef Py_ssize_t n = fixed(value, precision, sign, out) if code == b"f" else -1
     if n >= 0:
         return out[:n].decode("ascii")
-    cdef char *buf = PyOS_double_to_string(value, code, precision, 0, NULL)
+    cdef char *buf = PyOS_double_to_string(value, code, precision, Py_DTSF_SIGN if sign else 0,
+                                           NULL)
     try:
         return buf.decode("ascii")
     finally:
         PyMem_Free(buf)
 
 
-cdef str fmt_signed(double value, int precision):
+cdef inline str fmt_signed(double value, int precision):
     """format(value, f"+.{precision}f")."""
-    cdef char out[FIXED_MAX]
-    cdef Py_ssize_t n = fixed(value, precision, True, out)
-    if n >= 0:
-        return out[:n].decode("ascii")
-    cdef char *buf = PyOS_double_to_string(value, b"f", precision, Py_DTSF_SIGN, NULL)
-    try:
-        return buf.decode("ascii")
-    finally:
-        PyMem_Free(buf)
+    return fmt(value, b"f", precision, True)
 
 
 cdef Py_ssize_t group_digits(const char *buf, char *out) noexcept:

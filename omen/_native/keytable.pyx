@@ -175,12 +175,18 @@ cdef class KeyTable:
         """_probe_in the current slots."""
         return self._probe_in(self._slots, self._nslots, self._shift, key, h)
 
+    cdef inline int64_t _old_slot(self, const unsigned char *key, uint64_t h) noexcept:
+        """The previous slots' slot value for `key` (0 when absent, or when no growth is
+        moving keys out of them)."""
+        if self._old == NULL:
+            return 0
+        return self._old[self._probe_in(self._old, self._old_nslots, self._old_shift, key, h)]
+
     cdef inline Py_ssize_t _lookup(self, const unsigned char *key, uint64_t h) noexcept:
-        """The index of `key`, or -1: in the current slots, else in the previous ones while a
-        growth is moving keys out of them."""
+        """The index of `key`, or -1: in the current slots, else in the previous ones."""
         cdef int64_t v = self._slots[self._probe(key, h)]
-        if v == 0 and self._old != NULL:
-            v = self._old[self._probe_in(self._old, self._old_nslots, self._old_shift, key, h)]
+        if v == 0:
+            v = self._old_slot(key, h)
         return (v & INDEX_MASK) - 1
 
     cdef int _grow_keys(self) except -1:
@@ -246,10 +252,7 @@ cdef class KeyTable:
         cdef uint64_t h = _hash(k, self._width)
         cdef Py_ssize_t pos = self._probe(k, h)
         cdef Py_ssize_t i = self._count
-        if self._slots[pos] != 0 or (
-            self._old != NULL
-            and self._old[self._probe_in(self._old, self._old_nslots, self._old_shift, k, h)] != 0
-        ):
+        if self._slots[pos] != 0 or self._old_slot(k, h) != 0:
             raise KeyError(
                 f"key {PyBytes_FromStringAndSize(<const char *>k, self._width).hex()} is "
                 "already in the table"
