@@ -161,6 +161,7 @@ for _name in (
     "fsync",
     "ftruncate",
     "size",
+    "preallocate",
     "zero_fill",
     "rename",
     "unlink",

@@ -183,6 +183,12 @@ class FaultyFiles(FileLayer):
         self._log("ftruncate", path, size)
         super().ftruncate(fd, size)
 
+    def preallocate(self, fd: int, size: int) -> None:
+        path = self._path(fd)
+        self._snapshot(path)
+        self._log("preallocate", path, 0, size)
+        super().preallocate(fd, size)
+
     def zero_fill(self, fd: int, start: int, end: int) -> None:
         self._log("zero_fill", self._path(fd), start, end - start)
         super().zero_fill(fd, start, end)

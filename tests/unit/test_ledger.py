@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from errno import EOPNOTSUPP
 from pathlib import Path
 
 import pytest
@@ -277,6 +278,47 @@ def test_segments_roll_at_segment_bytes_and_stay_preallocated_until_sealed(root:
             assert os.path.getsize(seg.path) == seg.valid_end < segment_bytes
     with Ledger.open(root, opts(segment_bytes=segment_bytes), read_only=True) as reopened:
         assert bodies_of(reopened, DAY0) == bodies
+
+
+@pytest.mark.parametrize("fallocate", ["supported", "EOPNOTSUPP"])
+def test_preallocating_makes_the_file_that_long_and_all_zeros(
+    tmp_path: Path, fallocate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if fallocate == "EOPNOTSUPP":
+
+        def unsupported(fd: int, offset: int, length: int) -> None:
+            raise OSError(EOPNOTSUPP, os.strerror(EOPNOTSUPP))
+
+        monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    files = FaultyFiles()
+    path = str(tmp_path / "seg.tmp")
+    fd = files.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        files.preallocate(fd, 3 * 1024 * 1024 + 5)
+    finally:
+        files.close(fd)
+    assert Path(path).read_bytes() == bytes(3 * 1024 * 1024 + 5)
+    assert os.stat(path).st_blocks * 512 >= 3 * 1024 * 1024 + 5  # allocated, not a hole
+    wrote = files.count("pwrite")
+    assert wrote == (0 if fallocate == "supported" else 4)  # the fallback: 1 MiB at a time
+
+
+def test_preallocating_passes_on_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(ENOSPC, os.strerror(ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    files = FaultyFiles()
+    fd = files.open(str(tmp_path / "seg.tmp"), os.O_RDWR | os.O_CREAT)
+    try:
+        with pytest.raises(OSError) as caught:
+            files.preallocate(fd, 4096)
+    finally:
+        files.close(fd)
+    assert caught.value.errno == ENOSPC
+    assert files.count("pwrite") == 0  # no zero fill that would hit the same full disk
 
 
 def test_a_record_larger_than_a_segment_gets_a_segment_of_its_own(root: Path) -> None:
@@ -561,7 +603,8 @@ FAULTS = {
     "fdatasync-EIO": ("fdatasync", EIO, _segment),
     "fdatasync-ENOSPC": ("fdatasync", ENOSPC, _segment),
     "roll-open-ENOSPC": ("open", ENOSPC, _tmp),
-    "roll-preallocate-ENOSPC": ("pwrite", ENOSPC, _tmp),
+    "roll-preallocate-ENOSPC": ("preallocate", ENOSPC, _tmp),
+    "roll-header-ENOSPC": ("pwrite", ENOSPC, _tmp),
     "roll-fdatasync-EIO": ("fdatasync", EIO, _tmp),
     "roll-rename-EIO": ("rename", EIO, _tmp),
     "roll-fsync_dir-EIO": ("fsync_dir", EIO, lambda path: path.endswith(DAY0)),

@@ -47,9 +47,19 @@ class FileLayer:
     def size(self, fd: int) -> int:
         return os.fstat(fd).st_size
 
+    def preallocate(self, fd: int, size: int) -> None:
+        """Allocate the blocks of [0, size) and make the file that long: they read as zeros
+        (posix_fallocate: unwritten extents, no data written), and ENOSPC comes now, not from
+        a later append. A file system that cannot allocate gets real zeros written instead."""
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            self.zero_fill(fd, 0, size)
+
     def zero_fill(self, fd: int, start: int, end: int) -> None:
-        """Write real zero bytes over [start, end): allocated blocks, not holes or unwritten
-        extents, so a later fdatasync of records written there has no metadata to flush."""
+        """Write real zero bytes over [start, end) (a torn tail goes back to zeros)."""
         while start < end:
             n = min(len(_ZEROS), end - start)
             self.pwrite(fd, memoryview(_ZEROS)[:n], start)

@@ -82,9 +82,6 @@ log = logging.getLogger("omen.ledger")
 
 Durability = Literal["fsync", "interval", "none"]
 MIB = 1024 * 1024
-# The next segment is zero-filled in chunks of this size, each one fdatasync'd, so that the
-# commits' fdatasyncs never find a whole segment's dirty blocks to write out with them.
-_SPARE_CHUNK = 4 * MIB
 # A record's frame header and its LSN: length, masked CRC, type, LSN.
 _FRAME_AND_LSN = struct.Struct("<IIBQ")
 _BODY_START = _FRAME_AND_LSN.size
@@ -350,9 +347,9 @@ class Ledger:
         # Highest LSN acknowledged (durable under the durability mode): what tails may show.
         self._acked_lsn = 0
         self._commit_listeners: list[Callable[[int], None]] = []
-        # The next segment's file, zero-filled in the background: (tmp path, size, thread,
-        # [fd or the exception]). Rolling then costs a header write and a rename, not a 16 MiB
-        # zero fill inside a group commit.
+        # The next segment's file, preallocated and synced in the background: (tmp path, size,
+        # thread, [fd or the exception]). Rolling then costs a header write and a rename, not
+        # the allocation and its sync inside a group commit.
         self._spare: tuple[str, int, threading.Thread, list[int | BaseException]] | None = None
 
     # ------------------------------------------------------------------ opening
@@ -784,7 +781,7 @@ class Ledger:
         if fd < 0:
             fd = self.files.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             try:
-                self.files.zero_fill(fd, 0, size)
+                self.files.preallocate(fd, size)
             except BaseException:
                 self.files.close(fd)
                 raise
@@ -811,16 +808,14 @@ class Ledger:
             try:
                 fd = self.files.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
                 try:
-                    # A chunk at a time, each synced, and no pause between them: the spare
-                    # must be ready before the active segment fills, or the roll waits for it
-                    # with every commit behind it. At ~80 MB/s of signals a 16 MiB segment
-                    # fills in 0.2 s; 1 MiB chunks with a 2 ms pause each took longer under
-                    # that load, and each roll then stalled every stream for 30-50 ms (issue
-                    # 6's notes: ~20% of a stream's time); 4 MiB chunks without a pause are
-                    # ready in time (rolls of ~1 ms).
-                    for start in range(0, size, _SPARE_CHUNK):
-                        self.files.zero_fill(fd, start, min(size, start + _SPARE_CHUNK))
-                        self.files.fdatasync(fd)
+                    # Allocated, not zero-filled: writing 16 MiB of zeros through the page
+                    # cache took 17-45 ms of CPU a segment plus the kernel's writeback of it,
+                    # ~7 times a second at ~115 MB/s of signals, on the core the event loop
+                    # shares with everything else (issue 6: 3-17% more ProcessStream events/s
+                    # at 100+ a message without it, in server A/Bs). The price is an extent
+                    # conversion in each commit's fdatasync (+0.03 ms at p50 for one record).
+                    self.files.preallocate(fd, size)
+                    self.files.fdatasync(fd)
                 except BaseException:
                     self.files.close(fd)
                     raise
