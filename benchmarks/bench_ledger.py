@@ -55,7 +55,7 @@ from _common import ROOT, median_time, pin_cpu, print_table  # first: puts ROOT 
 from omen import native
 from omen.adapters.ledger import compression, records
 from omen.adapters.ledger.files import FileLayer
-from omen.adapters.ledger.format import HEADER_BYTES, RECORD_OVERHEAD, pack_lsn
+from omen.adapters.ledger.format import HEADER_BYTES, RECORD_OVERHEAD
 from omen.adapters.ledger.ledger import Ledger, LedgerOptions
 from omen.adapters.ledger.segments import scan_segment
 from omen.bootstrap import tune_gc
@@ -107,7 +107,9 @@ def framed(bodies: list[bytes], n: int) -> tuple[bytes, list[int]]:
     """The first `n` records cycled from `bodies`, framed as the ledger frames them (native
     frame + LSN + body), and each record's framed size."""
     chosen = [bodies[i % len(bodies)] for i in range(n)]
-    data = native.wal.encode_many((SIGNAL, pack_lsn(i + 1) + b) for i, b in enumerate(chosen))
+    records = [(SIGNAL, b, i + 1) for i, b in enumerate(chosen)]
+    data, end = native.wal.frame_sequenced(records, 0, 1 << 62, 0, array("Q"), array("B"))
+    assert end == n
     return data, [RECORD_OVERHEAD + len(b) for b in chosen]
 
 
