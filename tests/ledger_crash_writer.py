@@ -162,6 +162,7 @@ for _name in (
     "ftruncate",
     "size",
     "preallocate",
+    "drop_cache",
     "zero_fill",
     "rename",
     "unlink",

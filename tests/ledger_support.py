@@ -189,6 +189,10 @@ class FaultyFiles(FileLayer):
         self._log("preallocate", path, 0, size)
         super().preallocate(fd, size)
 
+    def drop_cache(self, fd: int) -> None:
+        self._log("drop_cache", self._path(fd))
+        super().drop_cache(fd)
+
     def zero_fill(self, fd: int, start: int, end: int) -> None:
         self._log("zero_fill", self._path(fd), start, end - start)
         super().zero_fill(fd, start, end)

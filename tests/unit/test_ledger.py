@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import itertools
 import json
+import mmap
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -278,6 +282,73 @@ def test_segments_roll_at_segment_bytes_and_stay_preallocated_until_sealed(root:
             assert os.path.getsize(seg.path) == seg.valid_end < segment_bytes
     with Ledger.open(root, opts(segment_bytes=segment_bytes), read_only=True) as reopened:
         assert bodies_of(reopened, DAY0) == bodies
+
+
+def test_a_full_segment_is_synced_then_dropped_from_the_page_cache_at_the_roll(
+    root: Path,
+) -> None:
+    files = FaultyFiles()
+    with Ledger.open(root, opts(segment_bytes=4096), files=files) as ledger:
+        append_all(ledger, [make_body(n, 300) for n in range(40)])
+        *full, current = ledger.segments(DAY0)
+        assert len(full) >= 2
+        for segment in full:
+            ops = [e.op for e in files.events if e.path == segment.path]
+            assert ops[-3:] == ["fdatasync", "drop_cache", "close"], ops
+        assert "drop_cache" not in [e.op for e in files.events if e.path == current.path]
+
+
+def _resident_pages(path: Path, size: int) -> int:
+    """How many of the file's first `size` bytes' pages are in the page cache (mincore)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+    pages = -(-size // mmap.PAGESIZE)
+    vector = (ctypes.c_ubyte * pages)()
+    with open(path, "rb") as fh:
+        # A private mapping reads the file's own pages (nothing here writes to it), and a
+        # writable buffer is what ctypes can take the address of.
+        mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY)
+        try:
+            view = (ctypes.c_char * size).from_buffer(mapped)
+            try:
+                if libc.mincore(ctypes.addressof(view), size, vector) != 0:
+                    raise OSError(ctypes.get_errno(), "mincore")
+            finally:
+                del view
+        finally:
+            mapped.close()
+    return sum(v & 1 for v in vector)
+
+
+def _file_system_type(path: Path) -> str:
+    best, kind = "", ""
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            _, point, fs_type, *_ = line.split()
+            if str(path).startswith(point) and len(point) > len(best):
+                best, kind = point, fs_type
+    return kind
+
+
+def test_the_page_cache_keeps_the_segment_being_written_and_not_the_full_ones(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path
+    if _file_system_type(base) in ("tmpfs", "ramfs"):  # there, the page cache is the storage
+        base = Path(tempfile.mkdtemp(prefix="ledger-cache-", dir=ROOT))
+    try:
+        root = base / "ledger"
+        with Ledger.open(root, opts(segment_bytes=1024 * 1024)) as ledger:
+            append_all(ledger, [make_body(n, 2000) for n in range(1800)])  # ~3.5 MiB
+            *full, current = ledger.segments(DAY0)
+            assert len(full) >= 3
+            for segment in full:
+                assert _resident_pages(Path(segment.path), segment.valid_end) <= 2, segment
+            written = -(-current.valid_end // mmap.PAGESIZE)
+            assert _resident_pages(Path(current.path), current.valid_end) >= written // 2
+    finally:
+        if base != tmp_path:
+            shutil.rmtree(base)
 
 
 @pytest.mark.parametrize("fallocate", ["supported", "EOPNOTSUPP"])

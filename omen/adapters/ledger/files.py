@@ -6,6 +6,7 @@ is acknowledged that was not durable. Paths are strings; file descriptors are pl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -57,6 +58,12 @@ class FileLayer:
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
             self.zero_fill(fd, 0, size)
+
+    def drop_cache(self, fd: int) -> None:
+        """Advise the kernel to drop the file's clean pages from the page cache: only advice,
+        so a file system that ignores or refuses it changes nothing."""
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
     def zero_fill(self, fd: int, start: int, end: int) -> None:
         """Write real zero bytes over [start, end) (a torn tail goes back to zeros)."""

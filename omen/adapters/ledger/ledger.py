@@ -17,6 +17,14 @@ Durability modes (LedgerOptions.durability):
 - ``none``: a Commit completes after the write; data is synced only at segment roll, seal and
   close. An OS crash or power loss may lose any acknowledged record not yet synced.
 
+Page cache: a segment the writer has filled is synced at the roll, and its pages are then
+dropped from the page cache (POSIX_FADV_DONTNEED). Readers (tails, publishers) read at the head,
+in the segment being written; only one far behind reads an older segment, from the disk. Left to
+the kernel, a server streaming ~100 MB/s of signals filled all free memory with pages nobody
+reads, pushing out other files' pages; on this VM every page never used before also costs a
+host-side fault: the writer's system time rose from ~0.07 to ~0.25 of a core once ~4 GB were
+written, and ProcessStream slowed 10-20% (issue 6's notes).
+
 Fail closed: a failed write or fsync (ENOSPC, EIO, ...) fails the batch and every later append
 with LedgerFailedError; nothing more is acknowledged, the failure callbacks run (the server
 reports NOT_SERVING) and the writer stops. A failed fsync is never retried: after one, the page
@@ -768,6 +776,7 @@ class Ledger:
         if part.fd >= 0:
             self.files.fdatasync(part.fd)
             self._dirty.discard(part.fd)
+            self.files.drop_cache(part.fd)  # its pages are clean now: see "Page cache" above
             self.files.close(part.fd)
             part.fd = -1
         number = prev.number + 1 if prev else 1
