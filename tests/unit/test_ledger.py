@@ -233,6 +233,36 @@ def test_get_reads_a_record_the_writer_has_not_written_yet(root: Path) -> None:
             assert ledger.get(a.position).body == make_body(n)
 
 
+def test_a_queued_batch_over_two_dates_reads_back_by_position_before_and_after_writing(
+    root: Path,
+) -> None:
+    """One batch holding two partitions' records, interleaved: each position reads its own
+    record while queued and once written, and the last LSN is what the writer acknowledges."""
+    files = GatedFiles()
+    with Ledger.open(root, opts(), files=files) as ledger, _opened(files.gate):
+        ledger.append(at(0, 0), RTYPE, make_body(0))
+        assert files.writing.wait(10)  # the writer holds the first batch; the next one queues
+        queued = ledger.append_many(
+            [(at(n % 2, n), RTYPE, make_body(100 + n)) for n in range(1, 9)]
+        )
+        assert [a.position for a in queued] == [
+            Position(DAY1, (n + 1) // 2) if n % 2 else Position(DAY0, 1 + n // 2)
+            for n in range(1, 9)
+        ]
+        for n, a in enumerate(queued, start=1):
+            entry = ledger.get(a.position)
+            assert (entry.body, entry.lsn) == (make_body(100 + n), a.lsn)
+        with pytest.raises(LedgerError, match="no record"):
+            ledger.get(Position(DAY1, 5))
+        files.gate.set()
+        queued[-1].commit.wait(10)
+        for n, a in enumerate(queued, start=1):
+            assert ledger.holds(a.position.partition, a.position.sequence)
+            entry = ledger.get(a.position)
+            assert (entry.body, entry.lsn) == (make_body(100 + n), a.lsn)
+        assert ledger.acked_lsn == queued[-1].lsn
+
+
 def test_records_for_a_sealed_date_go_to_its_late_partition(ledger: Ledger) -> None:
     append_all(ledger, [make_body(1), make_body(2)])
     ledger.seal(DAY0, timeout=10)

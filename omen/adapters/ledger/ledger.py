@@ -254,11 +254,14 @@ def _read_record(path: str, offset: int) -> bytes:
 
 
 class _Batch:
-    __slots__ = ("commit", "items", "opened", "size")
+    __slots__ = ("commit", "opened", "runs", "size")
 
     def __init__(self) -> None:
-        # (partition, sequence, lsn, type, body), in acceptance order.
-        self.items: list[tuple[_Partition, int, int, int, bytes]] = []
+        # Per partition (by id), in order of first record: (partition, the sequence of its first
+        # record here, its records as (type, body, lsn) in acceptance order). A partition's
+        # records in one batch have consecutive sequences: appends fill the newest batch only.
+        # Kept as the writer frames them, so it takes no pass of its own over the records.
+        self.runs: dict[int, tuple[_Partition, int, list[tuple[int, bytes, int]]]] = {}
         self.size = 0
         self.commit = Commit()
         self.opened = time.monotonic()
@@ -596,19 +599,26 @@ class Ledger:
             tail = queue[-1] if queue else None
             batch = tail if isinstance(tail, _Batch) else None
             routed, part = None, None
+            run: list[tuple[int, bytes, int]] | None = None  # the batch's records of `part`
             lsn = self._next_lsn
             try:
                 for (_, rtype, body), date, size in zip(records, dates, sizes, strict=True):
                     if date is not routed:
-                        routed, part = date, self._route(date)
+                        routed, part, run = date, self._route(date), None
                     assert part is not None
                     sequence = part.next_sequence
                     part.next_sequence = sequence + 1
-                    if batch is None or (batch.size + size > max_batch and batch.items):
+                    if batch is None or (batch.size + size > max_batch and batch.size):
                         batch = _Batch()
                         queue.append(batch)
                         self._wake.notify()
-                    batch.items.append((part, sequence, lsn, rtype, body))
+                        run = None
+                    if run is None:
+                        entry = batch.runs.get(id(part))
+                        if entry is None:
+                            entry = batch.runs[id(part)] = (part, sequence, [])
+                        run = entry[2]
+                    run.append((rtype, body, lsn))
                     batch.size += size
                     out.append(_new_tuple(Appended, (part.name, sequence, lsn, batch.commit)))
                     lsn += 1
@@ -710,19 +720,16 @@ class Ledger:
                 return
 
     def _write_batch(self, batch: _Batch) -> None:
-        runs: dict[int, tuple[_Partition, list[tuple[int, bytes, int]]]] = {}
-        for part, _, lsn, rtype, body in batch.items:
-            runs.setdefault(id(part), (part, []))[1].append((rtype, body, lsn))
         touched: list[int] = []
-        for part, records in runs.values():
+        for part, _, records in batch.runs.values():
             touched.extend(self._write_records(part, records))
         if self.options.durability == "fsync":
             for fd in touched:
                 self.files.fdatasync(fd)
         else:
             self._dirty.update(touched)
-        if batch.items:
-            self._acked_lsn = batch.items[-1][2]  # items are in LSN order
+        if batch.runs:  # each run is in LSN order
+            self._acked_lsn = max(records[-1][2] for _, _, records in batch.runs.values())
         batch.commit._complete(None)
         for listener in self._commit_listeners:
             try:
@@ -1137,8 +1144,9 @@ class Ledger:
             if self._writing is not None:
                 batches.append(self._writing)
             for batch in batches:
-                for part, seq, lsn, rtype, body in batch.items:
-                    if seq == sequence and part.name == name:
+                for part, first, records in batch.runs.values():
+                    if part.name == name and 0 <= sequence - first < len(records):
+                        rtype, body, lsn = records[sequence - first]
                         return Entry(position, lsn, rtype, body)
         return None
 
