@@ -23,6 +23,17 @@ class KeyTable:
     def find_hex(self, text: str, start: SupportsIndex) -> int:
         """find() of the key spelt by text[start:] in hex (as add_hex)."""
 
+    def add_hex_with(
+        self,
+        text: str,
+        start: SupportsIndex,
+        other: KeyTable,
+        other_text: str,
+        other_start: SupportsIndex,
+    ) -> int:
+        """add_hex(text, start) here and other.add_hex(other_text, other_start) in `other`,
+        both or neither (see keytable_py.KeyTable.add_hex_with)."""
+
     def key_at(self, index: SupportsIndex) -> bytes:
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""
 

@@ -247,29 +247,43 @@ cdef class KeyTable:
             self._old = NULL
             self._old_nslots = 0
 
-    cdef Py_ssize_t _add(self, const unsigned char *k) except -1:
-        """Append the key at k (width bytes) and return its index; KeyError if present."""
-        cdef uint64_t h = _hash(k, self._width)
-        cdef Py_ssize_t pos = self._probe(k, h)
-        cdef Py_ssize_t i = self._count
-        if self._slots[pos] != 0 or self._old_slot(k, h) != 0:
+    cdef int _check_absent(self, const unsigned char *k, uint64_t h) except -1:
+        """KeyError naming the key at k if the table holds it."""
+        if self._lookup(k, h) >= 0:
             raise KeyError(
                 f"key {PyBytes_FromStringAndSize(<const char *>k, self._width).hex()} is "
                 "already in the table"
             )
+        return 0
+
+    cdef int _reserve(self) except -1:
+        """Room for one more key in the keys block and the slots: _place cannot fail then."""
+        cdef Py_ssize_t i = self._count
         if i == MAX_KEYS:
             raise MemoryError(f"a key table holds at most {MAX_KEYS} keys")
         if i == self._keycap:
             self._grow_keys()
         if 2 * (i + 1) > self._nslots:
             self._grow_slots()
-            pos = self._probe(k, h)
+        return 0
+
+    cdef Py_ssize_t _place(self, const unsigned char *k, uint64_t h) noexcept:
+        """Append the key at k, absent and with room reserved, and return its index."""
+        cdef Py_ssize_t i = self._count
+        cdef Py_ssize_t pos = self._probe(k, h)  # the empty slot where it belongs
         memcpy(self._keys + i * self._width, k, <size_t>self._width)
         self._slots[pos] = _tag(h) | (i + 1)
         self._count = i + 1
         if self._old != NULL:
             self._migrate(MIGRATE_STEP)
         return i
+
+    cdef Py_ssize_t _add(self, const unsigned char *k) except -1:
+        """Append the key at k (width bytes) and return its index; KeyError if present."""
+        cdef uint64_t h = _hash(k, self._width)
+        self._check_absent(k, h)
+        self._reserve()
+        return self._place(k, h)
 
     cdef inline Py_ssize_t _find(self, const unsigned char *k) noexcept:
         return self._lookup(k, _hash(k, self._width))
@@ -331,6 +345,33 @@ cdef class KeyTable:
         cdef unsigned char raw[MAX_WIDTH]
         self._hex_key(text, start, raw)
         return self._find(raw)
+
+    def add_hex_with(self, text, start, other_table, other_text, other_start):
+        """add_hex(text, start) here and other.add_hex(other_text, other_start) in `other`,
+        both or neither (see keytable_py.KeyTable.add_hex_with)."""
+        cdef unsigned char raw[MAX_WIDTH]
+        cdef unsigned char other_raw[MAX_WIDTH]
+        cdef uint64_t h, other_h
+        cdef KeyTable other
+        if not isinstance(other_table, KeyTable):
+            raise TypeError(f"other must be a KeyTable, not {type(other_table).__name__}")
+        other = <KeyTable>other_table
+        if other is self:
+            raise ValueError("other must be another table")
+        other._hex_key(other_text, other_start, other_raw)
+        self._hex_key(text, start, raw)
+        if self._count != other._count:
+            raise ValueError(
+                f"the tables hold {self._count} and {other._count} keys, not the same number"
+            )
+        other_h = _hash(other_raw, other._width)
+        other._check_absent(other_raw, other_h)
+        h = _hash(raw, self._width)
+        self._check_absent(raw, h)
+        self._reserve()
+        other._reserve()
+        other._place(other_raw, other_h)
+        return self._place(raw, h)
 
     def key_at(self, index):
         """The key stored at `index` (0 <= index < len(self), else IndexError)."""

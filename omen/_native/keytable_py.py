@@ -17,6 +17,10 @@ add(key) -> int
     already in the table ("key <hex> is already in the table").
 find(key) -> int
     The index of `key`, or -1 if absent. A `bytes` key of the wrong length is never present: -1.
+add_hex(text, start), find_hex(text, start)
+    add / find of the key spelt in hex by text[start:].
+add_hex_with(text, start, other, other_text, other_start) -> int
+    add_hex here and in `other` (a table numbering the same entries), both or neither.
 key_at(index) -> bytes
     The key stored at `index`; IndexError when index < 0 or index >= len(table) (no negative
     indexing). An index that is not an integer: TypeError (operator.index).
@@ -97,6 +101,38 @@ class KeyTable:
     def find_hex(self, text: str, start: SupportsIndex) -> int:
         """find() of the key spelt by text[start:] in hex (as add_hex)."""
         return self.find(self._hex_key(text, start))
+
+    def add_hex_with(
+        self,
+        text: str,
+        start: SupportsIndex,
+        other: KeyTable,
+        other_text: str,
+        other_start: SupportsIndex,
+    ) -> int:
+        """add_hex(text, start) here and other.add_hex(other_text, other_start) in `other`,
+        both or neither, for two tables numbering the same entries (one call per entry instead
+        of a look-up and two adds). Checks, in order: `other` is a KeyTable (TypeError) and
+        not this one (ValueError); other_text, then text, as add_hex does; the tables hold as
+        many keys (ValueError); other's key, then this one's, is absent (KeyError as add's).
+        Returns the index both keys get."""
+        if not isinstance(other, KeyTable):
+            raise TypeError(f"other must be a KeyTable, not {type(other).__name__}")
+        if other is self:
+            raise ValueError("other must be another table")
+        other_key = other._hex_key(other_text, other_start)
+        key = self._hex_key(text, start)
+        if len(self._keys) != len(other._keys):
+            raise ValueError(
+                f"the tables hold {len(self._keys)} and {len(other._keys)} keys, "
+                "not the same number"
+            )
+        if other_key in other._index:
+            raise KeyError(f"key {other_key.hex()} is already in the table")
+        if key in self._index:
+            raise KeyError(f"key {key.hex()} is already in the table")
+        other.add(other_key)
+        return self.add(key)
 
     def _hex_key(self, text: str, start: SupportsIndex) -> bytes:
         if type(text) is not str:

@@ -99,6 +99,24 @@ def test_every_key_stays_findable_and_unique_after_every_add(impl: ModuleType) -
     assert all(table.find(key) == i for i, key in enumerate(keys))
 
 
+def test_pairs_added_together_keep_one_index_across_both_tables_growths(
+    impl: ModuleType,
+) -> None:
+    digests, ids = random_keys(3, 5000, 32), random_keys(4, 5000, 16)
+    by_digest, by_id = impl.KeyTable(32), impl.KeyTable(16)
+    for n, (digest, sid) in enumerate(zip(digests, ids, strict=True)):
+        assert by_digest.add_hex_with(digest.hex(), 0, by_id, "sig-" + sid.hex(), 4) == n
+        if n % 97 == 0:  # mid-growth too: every earlier pair still at its index
+            for m in range(0, n + 1, 13):
+                assert by_digest.find(digests[m]) == m
+                assert by_id.find(ids[m]) == m
+    assert [by_digest.find(d) for d in digests] == list(range(5000))
+    assert [by_id.find(i) for i in ids] == list(range(5000))
+    with pytest.raises(KeyError):
+        by_digest.add_hex_with(random_keys(5, 1, 32)[0].hex(), 0, by_id, ids[77].hex(), 0)
+    assert (len(by_digest), len(by_id)) == (5000, 5000)
+
+
 def test_keys_sharing_their_first_8_bytes_collide_but_stay_distinct(impl: ModuleType) -> None:
     rng = random.Random(7)
     prefix = rng.randbytes(8)
@@ -317,6 +335,38 @@ def error_cases() -> list[tuple[str, Callable[[ModuleType], Any]]]:
         ("find_hex short", lambda m: filled(m).find_hex("00", 0)),
         ("find_hex bad", lambda m: filled(m).find_hex("0000000z", 0)),
         ("find_hex int", lambda m: filled(m).find_hex(0, 0)),
+        *pair_cases(),
+    ]
+
+
+def pair_cases() -> list[tuple[str, Callable[[ModuleType], Any]]]:
+    """add_hex_with: its result or error, and both tables after it (both keys or neither)."""
+
+    def run(m: ModuleType, text: str, other_text: str, other: str = "pair", keys: int = 2) -> Any:
+        table, second = m.KeyTable(4), m.KeyTable(2)
+        for n in range(2):
+            table.add(bytes([n]) * 4)
+        for n in range(keys):
+            second.add(bytes([n]) * 2)
+        target = {"pair": second, "self": table, "none": None, "bytes": b"ab"}[other]
+        got = outcome(lambda: table.add_hex_with(text, 0, target, other_text, 4))
+        listing = [table.key_at(i) for i in range(len(table))]
+        return got, listing, [second.key_at(i) for i in range(len(second))]
+
+    return [
+        ("pair ok", lambda m: run(m, "61626364", "sig-abCD")),
+        ("pair other None", lambda m: run(m, "61626364", "sig-abcd", "none")),
+        ("pair other bytes", lambda m: run(m, "61626364", "sig-abcd", "bytes")),
+        ("pair other is self", lambda m: run(m, "61626364", "sig-abcd", "self")),
+        ("pair other text bad", lambda m: run(m, "61626364", "sig-abcx")),
+        ("pair other text short", lambda m: run(m, "61626364", "sig-abc")),
+        ("pair other text int", lambda m: run(m, "61626364", 7)),
+        ("pair text bad", lambda m: run(m, "6162636z", "sig-abcd")),
+        ("pair both bad", lambda m: run(m, "6162636z", "sig-zz")),
+        ("pair counts differ", lambda m: run(m, "61626364", "sig-abcd", keys=1)),
+        ("pair other duplicate", lambda m: run(m, "61626364", "sig-0101")),
+        ("pair own duplicate", lambda m: run(m, "01010101", "sig-abcd")),
+        ("pair both duplicate", lambda m: run(m, "01010101", "sig-0000")),
     ]
 
 

@@ -93,19 +93,19 @@ class LedgerIndexedRepository(SignalRepository):
         return number
 
     def add(self, signal: OmenSignal) -> None:
-        # _put, with the keys read straight from their hex (no bytes object per key): called
-        # once per emitted event.
+        # _put, with the keys read straight from their hex (no bytes object per key) and both
+        # tables' adds in one call: called once per emitted event.
         signal_id, event_hash = signal.signal_id, signal.input_event_hash
         if not signal_id.startswith(SIGNAL_ID_PREFIX):
             raise ValueError(f"not a signal id: {signal_id!r}")
-        by_id = self._by_id
-        if by_id.find_hex(signal_id, len(SIGNAL_ID_PREFIX)) >= 0:
-            raise ValueError(f"a signal with id {signal_id} already exists")
         try:
-            index = self._by_hash.add_hex(event_hash, 0)
-        except KeyError:
+            index = self._by_hash.add_hex_with(
+                event_hash, 0, self._by_id, signal_id, len(SIGNAL_ID_PREFIX)
+            )
+        except KeyError:  # neither was added; the id is checked first, as in _put
+            if self._by_id.find_hex(signal_id, len(SIGNAL_ID_PREFIX)) >= 0:
+                raise ValueError(f"a signal with id {signal_id} already exists") from None
             raise ValueError(f"a signal for event hash {event_hash} already exists") from None
-        by_id.add_hex(signal_id, len(SIGNAL_ID_PREFIX))
         self._parts.append(_NO_PARTITION)
         self._sequences.append(0)
         self._objects[index] = signal
