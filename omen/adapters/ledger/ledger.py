@@ -18,7 +18,8 @@ Durability modes (LedgerOptions.durability):
   close. An OS crash or power loss may lose any acknowledged record not yet synced.
 
 Page cache: a segment the writer has filled is synced at the roll, and its pages are then
-dropped from the page cache (POSIX_FADV_DONTNEED). Readers (tails, publishers) read at the head,
+dropped from the page cache (POSIX_FADV_DONTNEED; 0.4-0.6 ms for 16 MiB, part of the roll's
+time). Readers (tails, publishers) read at the head,
 in the segment being written; only one far behind reads an older segment, from the disk. Left to
 the kernel, a server streaming ~100 MB/s of signals filled all free memory with pages nobody
 reads, pushing out other files' pages; on this VM every page never used before also costs a
